@@ -1,0 +1,54 @@
+"""Data sets as :class:`DomainTask` objects: Office-Caltech-10, Office-31 features, digit shifts, toys.
+
+Files are read from an explicit ``data_root`` or from ``$DOMADAPT_DATA``; nothing is downloaded.
+See ``docs/datasets.md``.
+"""
+
+from ._paths import ENV_VAR, resolve_data_root
+from ._registry import DATASETS, DEFAULT_DATASET, list_tasks, load_task
+from ._task import Domain, DomainTask, parse_task, task_name
+from .digits import DIGITS_DOMAINS, DIGITS_TASKS, load_digits_shift
+from .features import l1_normalize, load_feature_file, zscore
+from .office31 import OFFICE31_CLASSES, OFFICE31_DOMAINS, OFFICE31_TASKS, load_office31_features, office31_task
+from .office_caltech import (
+    OFFICE_CALTECH10_CLASSES,
+    OFFICE_CALTECH10_DECAF_TASKS,
+    OFFICE_CALTECH10_DOMAINS,
+    OFFICE_CALTECH10_TASKS,
+    load_office_caltech10,
+    office_caltech10_task,
+)
+from .toy import CovariateShiftData, make_gaussian_covariate_shift, make_shifted_blobs
+
+__all__ = [
+    "CovariateShiftData",
+    "DATASETS",
+    "DEFAULT_DATASET",
+    "DIGITS_DOMAINS",
+    "DIGITS_TASKS",
+    "Domain",
+    "DomainTask",
+    "ENV_VAR",
+    "OFFICE31_CLASSES",
+    "OFFICE31_DOMAINS",
+    "OFFICE31_TASKS",
+    "OFFICE_CALTECH10_CLASSES",
+    "OFFICE_CALTECH10_DECAF_TASKS",
+    "OFFICE_CALTECH10_DOMAINS",
+    "OFFICE_CALTECH10_TASKS",
+    "l1_normalize",
+    "list_tasks",
+    "load_digits_shift",
+    "load_feature_file",
+    "load_office31_features",
+    "load_office_caltech10",
+    "load_task",
+    "make_gaussian_covariate_shift",
+    "make_shifted_blobs",
+    "office31_task",
+    "office_caltech10_task",
+    "parse_task",
+    "resolve_data_root",
+    "task_name",
+    "zscore",
+]

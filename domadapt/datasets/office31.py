@@ -1,0 +1,156 @@
+"""Office-31 from pre-extracted features (ResNet-50, DeCAF, ...), one file per domain.
+
+The image path (``ROOT/{amazon,dslr,webcam}/images/<class>/*.jpg``) is not handled here.
+
+Expected files, looked up in this order for a domain ``d`` in ``amazon``, ``dslr``, ``webcam``::
+
+    <root>/office31/<d>.npz   <root>/office31/<d>.mat   <root>/office31/<d>.csv
+    <root>/<d>.npz            <root>/<d>.mat            <root>/<d>.csv
+
+The file stem can be changed with ``file_pattern`` (e.g. ``"{domain}_resnet50"``). Formats are those
+of :func:`domadapt.datasets.load_feature_file`. Labels may be 0-based (0..30), 1-based (1..31) or
+class names from :data:`OFFICE31_CLASSES`.
+
+References
+----------
+K. Saenko, B. Kulis, M. Fritz, T. Darrell. Adapting Visual Category Models to New Domains. ECCV 2010.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ._paths import find_file, resolve_data_root
+from ._task import Domain, DomainTask, task_name
+from .features import SUFFIXES, load_feature_file, zscore
+
+#: The 31 Office-31 classes in the standard (alphabetical) order; class ``k`` is label ``k``.
+OFFICE31_CLASSES: tuple[str, ...] = (
+    "back_pack", "bike", "bike_helmet", "bookcase", "bottle", "calculator", "desk_chair",
+    "desk_lamp", "desktop_computer", "file_cabinet", "headphones", "keyboard", "laptop_computer",
+    "letter_tray", "mobile_phone", "monitor", "mouse", "mug", "paper_notebook", "pen", "phone",
+    "printer", "projector", "punchers", "ring_binder", "ruler", "scissors", "speaker", "stapler",
+    "tape_dispenser", "trash_can",
+)
+OFFICE31_DOMAINS: tuple[str, ...] = ("amazon", "dslr", "webcam")
+#: The six standard Office-31 tasks.
+OFFICE31_TASKS: tuple[str, ...] = ("A→W", "D→W", "W→D", "A→D", "D→A", "W→A")
+OFFICE31_PREPROCESSING: tuple[str, ...] = ("none", "zscore")
+
+_LETTER = {"amazon": "A", "dslr": "D", "webcam": "W"}
+_ALIASES = {**{n: n for n in OFFICE31_DOMAINS}, **{letter.lower(): n for n, letter in _LETTER.items()}}
+_SUBDIR = "office31"
+
+
+def office31_domain(domain: str) -> str:
+    """Canonical Office-31 domain name from ``"amazon"``/``"A"``, ``"dslr"``/``"D"``, ``"webcam"``/``"W"``."""
+    try:
+        return _ALIASES[str(domain).strip().lower()]
+    except KeyError:
+        raise ValueError(
+            f"unknown Office-31 domain {domain!r}; use one of {list(OFFICE31_DOMAINS)} or {list(_LETTER.values())}"
+        ) from None
+
+
+def load_office31_features(
+    data_root: str | os.PathLike[str] | None,
+    domain: str,
+    *,
+    preprocess: str = "none",
+    file_pattern: str = "{domain}",
+) -> Domain:
+    """Load the features of one Office-31 domain.
+
+    Parameters
+    ----------
+    data_root : str, path-like or None
+        Data folder; ``None`` reads ``$DOMADAPT_DATA``. See the module docstring for the layout.
+    domain : str
+        ``"amazon"``/``"A"``, ``"dslr"``/``"D"`` or ``"webcam"``/``"W"``.
+    preprocess : {"none", "zscore"}
+        ``"zscore"`` standardises the domain on its own statistics (population std).
+    file_pattern : str
+        File stem, formatted with ``domain=<canonical name>``; the suffix is tried in the order
+        ``.npz``, ``.mat``, ``.csv``.
+
+    Returns
+    -------
+    Domain
+        ``y`` int64 in 0..30, indexing :data:`OFFICE31_CLASSES`.
+
+    Raises
+    ------
+    FileNotFoundError
+        Listing the paths tried.
+    ValueError
+        For labels that are neither 0..30, 1..31 nor Office-31 class names.
+    """
+    name = office31_domain(domain)
+    if preprocess not in OFFICE31_PREPROCESSING:
+        raise ValueError(f"preprocess={preprocess!r} is not one of {list(OFFICE31_PREPROCESSING)}")
+    root = resolve_data_root(data_root)
+    stem = file_pattern.format(domain=name)
+    candidates = [f"{folder}{stem}{suffix}" for folder in (f"{_SUBDIR}/", "") for suffix in SUFFIXES]
+    path = find_file(root, candidates, what=f"Office-31 features, {name}")
+    X, labels = load_feature_file(path)
+    y = _office31_labels(labels, path)
+    if preprocess == "zscore":
+        X = zscore(X)
+    return Domain(X=X, y=y, name=name)
+
+
+def office31_task(
+    source: str,
+    target: str,
+    *,
+    data_root: str | os.PathLike[str] | None = None,
+    preprocess: str = "none",
+    file_pattern: str = "{domain}",
+) -> DomainTask:
+    """Load an Office-31 feature task such as ``office31_task("A", "W")`` (name ``"A→W"``).
+
+    Parameters are those of :func:`load_office31_features`.
+    """
+    s, t = office31_domain(source), office31_domain(target)
+    if s == t:
+        raise ValueError(f"source and target are the same domain {s!r}")
+    src = load_office31_features(data_root, s, preprocess=preprocess, file_pattern=file_pattern)
+    tgt = load_office31_features(data_root, t, preprocess=preprocess, file_pattern=file_pattern)
+    return DomainTask(
+        source=src,
+        target=tgt,
+        class_names=OFFICE31_CLASSES,
+        name=task_name(_LETTER[s], _LETTER[t]),
+        dataset="office31",
+        meta={"preprocess": preprocess, "file_pattern": file_pattern, "data_root": str(resolve_data_root(data_root))},
+    )
+
+
+def _office31_labels(labels: np.ndarray, path: Path) -> np.ndarray:
+    """Map stored Office-31 labels to 0..30.
+
+    Class names map through :data:`OFFICE31_CLASSES`. Integers are 0-based when 0 occurs and
+    1-based when 31 occurs (every Office-31 domain holds all 31 classes); anything else is an error.
+    """
+    n_classes = len(OFFICE31_CLASSES)
+    where = repr(str(path))
+    if labels.dtype.kind in "USO":
+        index = {name: k for k, name in enumerate(OFFICE31_CLASSES)}
+        unknown = sorted({str(v) for v in labels} - set(index))
+        if unknown:
+            raise ValueError(f"{where}: labels {unknown[:10]} are not Office-31 class names")
+        return np.array([index[str(v)] for v in labels], dtype=np.int64)
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"{where}: labels must be integers or class names, got dtype {labels.dtype}")
+    low, high = int(labels.min()), int(labels.max())
+    if low == 0 and high <= n_classes - 1:
+        return labels.astype(np.int64)
+    if low >= 1 and high == n_classes:
+        return (labels - 1).astype(np.int64)
+    raise ValueError(
+        f"{where}: integer labels span {low}..{high}; expected 0..{n_classes - 1} (0-based, with 0 present) "
+        f"or 1..{n_classes} (1-based, with {n_classes} present)"
+    )
