@@ -233,32 +233,34 @@ class Adapter(BaseEstimator):
         return to_output(Z, origin)
 
     # --------------------------------------------------------------- estimator
-    def _estimator_input(self, X: ArrayLike, domain: str) -> np.ndarray:
+    def _estimator_input(self, X: ArrayLike, domain: str) -> tuple[Any, np.ndarray]:
+        """The fitted estimator and ``X`` mapped into the adapted space as numpy."""
         self._check_fitted()
         if self.estimator_ is None:
             raise AttributeError(
                 f"{type(self).__name__} has no estimator: pass estimator=... (a sklearn "
                 "classifier) to predict or score"
             )
-        return to_numpy(self.transform(X, domain=domain))
+        return self.estimator_, to_numpy(self.transform(X, domain=domain))
 
     def predict(self, X: ArrayLike, domain: str = "target") -> ArrayLike:
         """Predict labels of ``X`` (target by default) with the fitted estimator.
 
         A tensor in gives a tensor out on the same device when the labels are numeric.
         """
-        pred = self.estimator_.predict(self._estimator_input(X, domain))
-        return _labels_like(pred, X)
+        est, Z = self._estimator_input(X, domain)
+        return _labels_like(est.predict(Z), X)
 
     def predict_proba(self, X: ArrayLike, domain: str = "target") -> ArrayLike:
         """Class probabilities of ``X`` from the fitted estimator."""
-        proba = self.estimator_.predict_proba(self._estimator_input(X, domain))
+        est, Z = self._estimator_input(X, domain)
+        proba = est.predict_proba(Z)
         return to_output(torch.as_tensor(proba), origin_of(X)) if _is_t(X) else proba
 
     def score(self, X: ArrayLike, y: ArrayLike, domain: str = "target") -> float:
         """Accuracy (or the estimator's own ``score``) on ``X`` of ``domain`` against ``y``."""
-        Z = self._estimator_input(X, domain)
-        return float(self.estimator_.score(Z, check_labels(y, Z.shape[0], "y", allow_unknown=True)))
+        est, Z = self._estimator_input(X, domain)
+        return float(est.score(Z, check_labels(y, Z.shape[0], "y", allow_unknown=True)))
 
     # ------------------------------------------------------------------ helpers
     def _check_fitted(self) -> None:

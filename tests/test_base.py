@@ -1,0 +1,113 @@
+"""Adapter base behaviour not tied to one method: pipelines, weights, config, conversion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import StandardScaler
+
+from domadapt import CORAL, DAPipeline, config_context, get_config, make_da_pipeline, set_config
+from domadapt._array import resolve_device
+from domadapt.base import fit_with_weights
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    Xs = rng.normal(size=(80, 4)) * [1, 2, 3, 4] + 1
+    ys = (Xs[:, 0] > 1).astype(int)
+    Xt = rng.normal(size=(70, 4)) * [2, 1, 1, 3] - 1
+    yt = (Xt[:, 0] > -1).astype(int)
+    return Xs, ys, Xt, yt
+
+
+def test_pipeline_equals_manual_composition(data):
+    Xs, ys, Xt, yt = data
+    pipe = make_da_pipeline(StandardScaler(), CORAL(), LogisticRegression())
+    assert isinstance(pipe, DAPipeline)
+    assert [n for n, _ in pipe.steps] == ["standardscaler", "coral", "logisticregression"]
+    pipe.fit(Xs, ys, Xt)
+
+    sc = StandardScaler().fit(Xs)
+    coral = CORAL().fit(sc.transform(Xs), ys, sc.transform(Xt))
+    clf = LogisticRegression().fit(coral.transform(sc.transform(Xs), domain="source"), ys)
+    expected = clf.predict(coral.transform(sc.transform(Xt)))
+    np.testing.assert_array_equal(pipe.predict(Xt), expected)
+    assert pipe.score(Xt, yt) == pytest.approx(np.mean(expected == yt))
+    np.testing.assert_allclose(pipe.predict_proba(Xt), clf.predict_proba(coral.transform(sc.transform(Xt))))
+
+
+def test_pipeline_params_and_unfitted(data):
+    pipe = make_da_pipeline(CORAL(), LogisticRegression())
+    pipe.set_params(coral__reg=0.5)
+    assert pipe.get_params()["coral__reg"] == 0.5
+    with pytest.raises(ValueError, match="invalid parameter"):
+        pipe.set_params(nope__x=1)
+    with pytest.raises(Exception, match="not fitted"):
+        pipe.predict(data[2])
+    # fitting clones the steps: the user's objects stay unfitted
+    pipe.fit(*data[:3])
+    assert not hasattr(pipe.steps[0][1], "A_")
+
+
+def test_pipeline_keeps_tensors(data):
+    Xs, ys, Xt, _ = data
+    pipe = make_da_pipeline(StandardScaler(), CORAL()).fit(
+        torch.tensor(Xs, dtype=torch.float32), torch.tensor(ys), torch.tensor(Xt, dtype=torch.float32)
+    )
+    Z = pipe.transform(torch.tensor(Xt, dtype=torch.float32))
+    assert isinstance(Z, torch.Tensor) and Z.dtype == torch.float32
+
+
+def test_pipeline_duplicate_names():
+    pipe = make_da_pipeline(CORAL(), CORAL(), KNeighborsClassifier(1))
+    assert [n for n, _ in pipe.steps] == ["coral", "coral-2", "kneighborsclassifier"]
+
+
+def test_weights_reach_the_estimator_or_raise():
+    X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    y = np.array([0, 0, 1, 1])
+    w = np.array([1.0, 1.0, 1.0, 1e-9])
+    a = fit_with_weights(LogisticRegression(C=1e6), X, y, w)
+    b = fit_with_weights(LogisticRegression(C=1e6), X, y, None)
+    assert not np.allclose(a.coef_, b.coef_)
+    with pytest.raises(TypeError, match="sample_weight"):
+        fit_with_weights(KNeighborsClassifier(1), X, y, w)
+
+
+def test_config_validation_and_context():
+    before = get_config()
+    with config_context(report_discrepancy=False):
+        assert get_config()["report_discrepancy"] is False
+    assert get_config() == before
+    with pytest.raises(ValueError, match="unknown option"):
+        set_config(colour=True)
+
+
+def test_report_can_be_switched_off(data):
+    with config_context(report_discrepancy=False):
+        rep = CORAL().fit(*data[:3]).report_
+    assert "discrepancy_before" not in rep and rep["fit_time_s"] >= 0
+
+
+def test_report_shows_lower_discrepancy_after_coral(data):
+    rep = CORAL(reg=1e-3).fit(*data[:3]).report_
+    assert rep["discrepancy_after"]["coral"] < rep["discrepancy_before"]["coral"]
+
+
+def test_device_resolution():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto", np.zeros(2)).type in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="device="):
+        resolve_device("gpu0")
+
+
+def test_string_labels_round_trip(data):
+    Xs, ys, Xt, _ = data
+    names = np.array(["cat", "dog"])[ys]
+    a = CORAL(estimator=KNeighborsClassifier(1)).fit(Xs, names, Xt)
+    assert set(a.predict(Xt)) <= {"cat", "dog"}
+    assert list(a.classes_) == ["cat", "dog"]
