@@ -75,12 +75,21 @@ def resolve_device(device: DeviceLike, *arrays: Any) -> torch.device:
 
 
 def to_tensor(
-    X: Any, device: torch.device | None = None, dtype: torch.dtype | None = None
+    X: Any,
+    device: torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    *,
+    keep_grad: bool = False,
 ) -> torch.Tensor:
-    """Convert ``X`` to a floating tensor on ``device`` (no copy when nothing changes)."""
+    """Convert ``X`` to a floating tensor on ``device`` (no copy when nothing changes).
+
+    Tensors are detached unless ``keep_grad`` (measures used as training losses keep the
+    autograd history of their inputs).
+    """
     dtype = dtype or compute_dtype(X)
     if is_tensor(X):
-        return X.detach().to(device=device or X.device, dtype=dtype)
+        X = X if keep_grad else X.detach()
+        return X.to(device=device or X.device, dtype=dtype)
     arr = np.asarray(X)
     return torch.as_tensor(arr, dtype=dtype, device=device)
 
