@@ -319,9 +319,9 @@ def test_office31_file_pattern_flat_layout_and_errors(fake_office31, tmp_path):
 
 
 def test_digits_shift_split_is_seeded_disjoint_and_stratified():
-    a = load_digits_shift("O→R", random_state=0)
-    b = load_digits_shift("O->R", random_state=0)
-    c = load_digits_shift("O→R", random_state=1)
+    a = load_digits_shift("O→R", random_state=0, preprocess="none")
+    b = load_digits_shift("O->R", random_state=0, preprocess="none")
+    c = load_digits_shift("O→R", random_state=1, preprocess="none")
     for x, y in zip(a.arrays(), b.arrays()):
         np.testing.assert_array_equal(x, y)
     assert not np.array_equal(a.meta["source_indices"], c.meta["source_indices"])
@@ -338,15 +338,15 @@ def test_digits_shift_split_is_seeded_disjoint_and_stratified():
 def test_digits_shift_transformations():
     digits = load_digits()
     for task in DIGITS_TASKS:
-        t = load_digits_shift(task)
+        t = load_digits_shift(task, preprocess="none")
         original = digits.data[t.meta["target_indices"]] / 16.0
         assert t.target.X.shape == original.shape
         assert np.abs(t.target.X - original).mean() > 0.05, task
-    blurred = load_digits_shift("O→B").target.X
+    blurred = load_digits_shift("O→B", preprocess="none").target.X
     assert blurred.min() >= 0.3 - 1e-12 and blurred.max() <= 0.8 + 1e-12  # 0.5·blur + 0.3
-    zoomed = load_digits_shift("O→Z").target.X.reshape(-1, 8, 8)
+    zoomed = load_digits_shift("O→Z", preprocess="none").target.X.reshape(-1, 8, 8)
     assert np.abs(zoomed[:, [0, -1], :]).max() < 1e-12  # shrunk digits leave an empty border
-    reverse = load_digits_shift("R→O")  # the transformation follows the letter, not the side
+    reverse = load_digits_shift("R→O", preprocess="none")  # the transformation follows the letter, not the side
     src, tgt = reverse.meta["source_indices"], reverse.meta["target_indices"]
     rotate = DIGITS_DOMAINS["R"][1]
     np.testing.assert_array_equal(reverse.source.X, rotate(digits.images[src] / 16.0).reshape(len(src), 64))
@@ -355,6 +355,19 @@ def test_digits_shift_transformations():
     for bad in ("O→O", "O→X", "OR"):
         with pytest.raises(ValueError):
             load_digits_shift(bad)
+    with pytest.raises(ValueError, match="preprocess"):
+        load_digits_shift("O→R", preprocess="l2")
+
+
+def test_digits_standard_preprocessing_zscores_each_domain():
+    raw = load_digits_shift("O→B", preprocess="none")
+    std = load_digits_shift("O→B")
+    assert std.meta["preprocess"] == "standard"
+    for r, z in ((raw.source.X, std.source.X), (raw.target.X, std.target.X)):
+        np.testing.assert_allclose(z, zscore(r))
+        varying = r.std(axis=0) > 0
+        np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-12)
+        np.testing.assert_allclose(z.std(axis=0)[varying], 1.0)
 
 
 def _coral(Xs: np.ndarray, Xt: np.ndarray, eps: float = 1.0) -> np.ndarray:
@@ -367,7 +380,7 @@ def _coral(Xs: np.ndarray, Xt: np.ndarray, eps: float = 1.0) -> np.ndarray:
 
 @pytest.mark.parametrize("task", DIGITS_TASKS)
 def test_digits_shift_hurts_and_linear_adaptation_helps(task):
-    t = load_digits_shift(task, random_state=0)
+    t = load_digits_shift(task, random_state=0, preprocess="none")
     Xs, ys, Xt, yt = t.arrays()
     original = load_digits().data[t.meta["target_indices"]] / 16.0
     clf = RidgeClassifier(alpha=1.0)

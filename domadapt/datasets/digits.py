@@ -40,6 +40,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from ._task import Domain, DomainTask, parse_task, task_name
+from .features import zscore
 
 ROTATION_DEGREES = 20.0
 BLUR_SIGMA = 1.0
@@ -83,7 +84,9 @@ DIGITS_DOMAINS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
 }
 
 
-def load_digits_shift(task: str = "O→R", *, random_state: int | None = 0) -> DomainTask:
+def load_digits_shift(
+    task: str = "O→R", *, random_state: int | None = 0, preprocess: str = "standard"
+) -> DomainTask:
     """Build a digits domain-shift task (no files, no download; about 0.1 s).
 
     Parameters
@@ -93,14 +96,21 @@ def load_digits_shift(task: str = "O→R", *, random_state: int | None = 0) -> D
         module docstring); the standard ones are :data:`DIGITS_TASKS`.
     random_state : int or None
         Seed of the stratified half/half split. The same seed gives the same task.
+    preprocess : {"standard", "none"}, default="standard"
+        ``"standard"`` z-scores each domain on its own statistics (population std; constant
+        pixels become 0), the unsupervised per-domain standardisation of the GFK/JDA protocol
+        that the Office-Caltech-10 loader applies too; ``"none"`` keeps pixel intensities.
 
     Returns
     -------
     DomainTask
         Source: one half, transformed by the source letter; target: the other half, transformed by
-        the target letter. 64 features in [0, 1] (up to the contrast map), labels 0..9,
+        the target letter. 64 features (z-scored per domain, or intensities in [0, 1] up to
+        the contrast map with ``preprocess="none"``), labels 0..9,
         ``dataset="digits"``; ``meta`` holds the split indices into ``load_digits()`` and the seed.
     """
+    if preprocess not in ("standard", "none"):
+        raise ValueError(f"preprocess={preprocess!r} is not one of ('standard', 'none')")
     s, t = (letter.upper() for letter in parse_task(task))
     for letter in (s, t):
         if letter not in DIGITS_DOMAINS:
@@ -116,6 +126,8 @@ def load_digits_shift(task: str = "O→R", *, random_state: int | None = 0) -> D
     for letter, idx in ((s, source_idx), (t, target_idx)):
         name, transform = DIGITS_DOMAINS[letter]
         X = transform(images[idx]).reshape(len(idx), -1)
+        if preprocess == "standard":
+            X = zscore(X)
         domains.append(Domain(X=np.ascontiguousarray(X, dtype=np.float64), y=labels[idx], name=name))
     return DomainTask(
         source=domains[0],
@@ -123,5 +135,5 @@ def load_digits_shift(task: str = "O→R", *, random_state: int | None = 0) -> D
         class_names=DIGITS_CLASSES,
         name=task_name(s, t),
         dataset="digits",
-        meta={"random_state": random_state, "source_indices": source_idx, "target_indices": target_idx},
+        meta={"random_state": random_state, "preprocess": preprocess, "source_indices": source_idx, "target_indices": target_idx},
     )
