@@ -22,15 +22,6 @@ from domadapt.discrepancy import (
 from domadapt.kernels import median_sq_distance
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors: a second intra-op thread only adds contention on the shared 2-core machine
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _gauss(n, d, shift=0.0, seed=0, scale=1.0):
     return np.random.default_rng(seed).normal(shift, scale, size=(n, d))
 
