@@ -8,7 +8,7 @@ or CUDA; outputs come back in the same type.
 
 from ._config import config_context, get_config, set_config
 from .base import Adapter, DAPipeline, make_da_pipeline
-from .feature import CORAL
+from .feature import CORAL, JDA, TCA, OTMapping, SubspaceAlignment
 
 __version__ = "0.1.0"
 
@@ -16,6 +16,10 @@ __all__ = [
     "Adapter",
     "CORAL",
     "DAPipeline",
+    "JDA",
+    "OTMapping",
+    "SubspaceAlignment",
+    "TCA",
     "make_da_pipeline",
     "config_context",
     "get_config",
