@@ -101,9 +101,11 @@ def median_sq_distance(
     Z = Z - Z.mean(dim=0, keepdim=True)
     D = sq_euclidean(Z, Z)
     iu = torch.triu_indices(Z.shape[0], Z.shape[0], offset=1, device=Z.device)
-    values = torch.sort(D[iu[0], iu[1]]).values
+    values = D[iu[0], iu[1]]
     k = values.numel()
-    median = 0.5 * (values[(k - 1) // 2] + values[k // 2])
+    # selection, not a full sort: the two middle order statistics (1-based for kthvalue)
+    low = values.kthvalue((k - 1) // 2 + 1).values
+    median = 0.5 * (low + (values.kthvalue(k // 2 + 1).values if k % 2 == 0 else low))
     if median > 0:
         return median
     positive = values[values > 0]
