@@ -90,7 +90,7 @@ def to_tensor(
     if is_tensor(X):
         X = X if keep_grad else X.detach()
         return X.to(device=device or X.device, dtype=dtype)
-    arr = np.asarray(X)
+    arr = np.ascontiguousarray(X)  # torch cannot wrap negative strides (e.g. X[::-1])
     return torch.as_tensor(arr, dtype=dtype, device=device)
 
 

@@ -62,7 +62,8 @@ class Adapter(BaseEstimator):
         ``fit_time_s`` (adaptation only), ``estimator_fit_time_s`` and, unless switched off with
         :func:`domadapt.set_config`, ``discrepancy_before`` / ``discrepancy_after``: squared MMD
         (Gaussian kernel, median heuristic) and CORAL distance between the domains in the input
-        space and in the adapted space, on at most ``report_max_samples`` rows per domain.
+        space and in the adapted space, on at most ``report_max_samples`` rows per domain (NaN
+        when a domain has a single row).
     """
 
     #: whether ``_fit`` needs discrete source labels (class-conditional methods)
@@ -325,6 +326,8 @@ def _measure(Zs: torch.Tensor, Zt: torch.Tensor, seed: int) -> dict[str, float]:
         return Z[torch.randperm(Z.shape[0], generator=gen)[:cap].to(Z.device)]
 
     a, b = sub(Zs.detach()), sub(Zt.detach())
+    if min(a.shape[0], b.shape[0]) < 2:  # the estimators need two rows per domain
+        return {"mmd2": float("nan"), "coral": float("nan")}
     return {"mmd2": float(mmd2(a, b)), "coral": float(coral_distance(a, b))}
 
 

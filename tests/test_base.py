@@ -111,3 +111,11 @@ def test_string_labels_round_trip(data):
     a = CORAL(estimator=KNeighborsClassifier(1)).fit(Xs, names, Xt)
     assert set(a.predict(Xt)) <= {"cat", "dog"}
     assert list(a.classes_) == ["cat", "dog"]
+
+
+def test_negative_strides_and_one_row_target(data):
+    Xs, ys, Xt, _ = data
+    a = CORAL().fit(Xs[::-1], ys[::-1], Xt)
+    np.testing.assert_allclose(a.transform(Xs[::-1], domain="source"), a.transform(Xs.copy()[::-1].copy(), domain="source"))
+    rep = CORAL().fit(Xs, ys, Xt[:1]).report_
+    assert np.isnan(rep["discrepancy_before"]["mmd2"]) and np.isnan(rep["discrepancy_after"]["coral"])
