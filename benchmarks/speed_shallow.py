@@ -179,11 +179,13 @@ def comparisons(d: int) -> dict[str, Comparison]:
         ),
         "sa": Comparison(
             "sa", "Subspace Alignment",
-            Side("domadapt", "SubspaceAlignment", {"n_components": 32}),
+            Side("domadapt", "SubspaceAlignment", {"n_components": 32, "random_state": 0}),
             (Side("skada", "SubspaceAlignmentAdapter", {"n_components": 32, "random_state": 0}),),
             "32 principal components per domain, centred data, M = P_sᵀP_t on both sides. skada "
-            "takes them from sklearn's PCA, whose solver here is a randomized SVD (seeded); "
-            "ours computes them to a residual bound (Krylov, falling back to a dense eigh).",
+            "takes them from sklearn's PCA, whose solver here is a randomized SVD (seeded); ours "
+            "uses its default solver='auto': randomized subspace iteration with the same "
+            "oversampling and iteration counts when min(n, d) > 1024 (d = 2048 rows), else a "
+            "solve to a residual bound (Krylov or dense eigh).",
         ),
         "tca": Comparison(
             "tca", "TCA",

@@ -110,3 +110,12 @@ def check_domain(domain: str) -> str:
     if domain not in DOMAINS:
         raise ValueError(f"domain={domain!r} is not one of {DOMAINS}")
     return domain
+
+
+def seed_from(random_state: Any) -> int:
+    """An integer seed from ``random_state`` (an int, or None for a fresh OS-entropy seed)."""
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        return int(random_state)
+    raise ValueError(f"random_state={random_state!r} must be an int or None")

@@ -30,7 +30,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ._array import ArrayLike, compute_dtype, is_tensor, scalar_output, to_numpy, to_tensor
 from ._config import get_config
-from ._validation import check_array, check_same_device, check_same_features
+from ._validation import check_array, check_same_device, check_same_features, seed_from
 from .kernels import gaussian_kernel, kernel_sum, median_sq_distance, sq_euclidean
 
 __all__ = [
@@ -92,15 +92,6 @@ def _check_weights(w: Any, n: int, name: str, ref: torch.Tensor) -> torch.Tensor
 
 def _uniform(n: int, ref: torch.Tensor) -> torch.Tensor:
     return torch.full((n,), 1.0 / n, dtype=ref.dtype, device=ref.device)
-
-
-def _seed(random_state: Any) -> int:
-    """An integer seed from ``random_state`` (int, or None for a fresh OS-entropy seed)."""
-    if random_state is None:
-        return int(np.random.SeedSequence().generate_state(1)[0])
-    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
-        return int(random_state)
-    raise ValueError(f"random_state={random_state!r} must be an int or None")
 
 
 def _center(X: torch.Tensor, Y: torch.Tensor, detach: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -345,7 +336,7 @@ def mmd2(
                 "weights put all mass on one row of X; the unbiased estimator needs two positive "
                 "weights (use estimator='biased')"
             )
-    seed = _seed(random_state)
+    seed = seed_from(random_state)
     cs = _check_chunk_size(chunk_size)
 
     if kernel == "linear":
@@ -878,7 +869,7 @@ def proxy_a_distance(
     Xt, Yt, _ = _prepare(X, Y)
     Z = np.concatenate([to_numpy(Xt.detach()), to_numpy(Yt.detach())], axis=0)
     domain = np.r_[np.zeros(Xt.shape[0], dtype=int), np.ones(Yt.shape[0], dtype=int)]
-    seed = _seed(random_state)
+    seed = seed_from(random_state)
     Z_tr, Z_te, d_tr, d_te = train_test_split(
         Z, domain, test_size=test_size, stratify=domain, random_state=seed
     )

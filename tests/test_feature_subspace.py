@@ -75,6 +75,29 @@ def test_krylov_route_gives_the_same_axes(monkeypatch):
     np.testing.assert_allclose(_projector(krylov), _projector(dense), atol=1e-8)
 
 
+def test_randomized_route_finds_the_axes_behind_a_spectral_gap():
+    rng = np.random.default_rng(4)
+    scale = np.r_[np.geomspace(20.0, 5.0, 6), np.full(294, 0.5)]  # gap after the 6th axis
+    X = torch.as_tensor(rng.normal(size=(400, 300)) * scale)
+    exact = principal_axes(X, 6)
+    rand = principal_axes(X, 6, "randomized", seed=1)
+    np.testing.assert_allclose(_projector(rand), _projector(exact), atol=1e-6)
+    np.testing.assert_allclose(rand.T @ rand, np.eye(6), atol=1e-10)
+    assert not torch.equal(rand, principal_axes(X, 6, "randomized", seed=2))  # seeded block
+
+
+def test_auto_solver_is_randomized_only_for_large_problems():
+    rng = np.random.default_rng(5)
+    small = rng.normal(size=(60, 8))
+    assert SubspaceAlignment(2).fit(small, np.arange(60) % 2, small + 1).solver_ == "exact"
+    big = rng.normal(size=(1100, 1030)).astype(np.float32)
+    with config_context(report_discrepancy=False):
+        sa = SubspaceAlignment(4, random_state=0).fit(big, np.arange(1100) % 2, big[::-1])
+    assert sa.solver_ == "randomized"
+    with pytest.raises(ValueError, match="solver"):
+        SubspaceAlignment(solver="lobpcg").fit(small, np.arange(60) % 2, small)
+
+
 def _fail(*args, **kwargs):
     raise AssertionError("fell back to the dense solver")
 

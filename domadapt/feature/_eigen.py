@@ -97,7 +97,7 @@ def top_eigh(
         scale = theta.abs().max().clamp_min(torch.finfo(dtype).tiny)
         worst = float((residual / (tol * scale)).max())
         if worst <= 1.0:
-            return theta[:k], _fix_signs(X[:, :k])
+            return theta[:k], fix_signs(X[:, :k])
         if applied >= n:
             return _dense_top(matmul, n, k, dtype, device)
         if len(basis) == DEPTH:  # thick restart on the (orthonormal) Ritz vectors
@@ -125,7 +125,7 @@ def _dense_top(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     A = matmul(torch.eye(n, dtype=dtype, device=device))
     w, V = torch.linalg.eigh((A + A.T) / 2)
-    return w.flip(0)[:k], _fix_signs(V.flip(1)[:, :k])
+    return w.flip(0)[:k], fix_signs(V.flip(1)[:, :k])
 
 
 def _orthonormal(Y: torch.Tensor, against: torch.Tensor | None) -> torch.Tensor:
@@ -143,7 +143,7 @@ def _orthonormal(Y: torch.Tensor, against: torch.Tensor | None) -> torch.Tensor:
     return torch.linalg.qr(Q - against @ (against.T @ Q)).Q
 
 
-def _fix_signs(V: torch.Tensor) -> torch.Tensor:
+def fix_signs(V: torch.Tensor) -> torch.Tensor:
     """Flip columns so that the entry of largest magnitude of each is positive."""
     idx = V.abs().argmax(dim=0)
     signs = torch.sign(V[idx, torch.arange(V.shape[1], device=V.device)])

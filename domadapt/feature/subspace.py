@@ -7,27 +7,67 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._validation import seed_from
 from ..base import Adapter
-from ._eigen import top_eigh
+from ._eigen import fix_signs, top_eigh
 
 
-def principal_axes(X: torch.Tensor, k: int) -> torch.Tensor:
+#: "auto" takes the randomized solver when the eigenproblem (of size min(n, d)) exceeds this
+#: and k is under a quarter of it; smaller problems are solved to a residual bound
+RANDOMIZED_MIN_SIZE = 1024
+
+
+def principal_axes(
+    X: torch.Tensor, k: int, solver: str = "exact", *, n_oversamples: int = 10,
+    n_iter: int | str = "auto", seed: int = 0,
+) -> torch.Tensor:
     """The ``k`` leading principal axes of the rows of ``X`` (d×k, orthonormal columns).
 
-    Eigenvectors of the scatter ``Xcᵀ Xc`` of the centred rows when ``d <= n``; otherwise those
-    of the ``n x n`` Gram matrix ``Xc Xcᵀ = U Λ Uᵀ``, mapped back by ``P = Xcᵀ U Λ^{-1/2}``
-    (the same axes, found through the smaller matrix). The leading pairs come from
-    :func:`top_eigh` (a Krylov solve for large problems, else a dense ``eigh``).
+    ``solver="exact"``: eigenvectors of the scatter ``Xcᵀ Xc`` of the centred rows when
+    ``d <= n``; otherwise those of the ``n x n`` Gram matrix ``Xc Xcᵀ = U Λ Uᵀ``, mapped back by
+    ``P = Xcᵀ U Λ^{-1/2}`` (the same axes, found through the smaller matrix). The leading pairs
+    come from :func:`top_eigh` (a Krylov solve to a residual bound for large problems, else a
+    dense ``eigh``).
+
+    ``solver="randomized"``: randomized subspace iteration (Halko, Martinsson & Tropp, SIAM
+    Review 2011, Alg. 4.4): a seeded Gaussian block of ``k + n_oversamples`` vectors, ``n_iter``
+    applications of ``Xcᵀ Xc`` with re-orthonormalisation after each, then Rayleigh–Ritz on the
+    block. ``n_iter="auto"`` is 7 when ``k < 0.1 · min(n, d)``, else 4 — the settings of
+    scikit-learn's randomized PCA — so the axes are approximate, with an error that shrinks
+    with the gap between the ``k``-th and the following eigenvalues.
     """
     Xc = X - X.mean(dim=0, keepdim=True)
     n, d = Xc.shape
+    if solver == "randomized":
+        return _randomized_axes(Xc, k, n_oversamples, n_iter, seed)
     if d <= n:
         S = Xc.T @ Xc
         return top_eigh(lambda V: S @ V, d, k, dtype=X.dtype, device=X.device)[1]
     G = Xc @ Xc.T
     _, U = top_eigh(lambda V: G @ V, n, k, dtype=X.dtype, device=X.device)
-    P = Xc.T @ U
-    return P / torch.linalg.vector_norm(P, dim=0).clamp_min(torch.finfo(X.dtype).tiny)
+    return _unit_columns(Xc.T @ U)
+
+
+def _randomized_axes(
+    Xc: torch.Tensor, k: int, n_oversamples: int, n_iter: int | str, seed: int
+) -> torch.Tensor:
+    n, d = Xc.shape
+    size = min(n, d)
+    q = (7 if k < 0.1 * size else 4) if n_iter == "auto" else int(n_iter)
+    block = min(k + n_oversamples, size)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    Q = torch.randn(d, block, generator=gen, dtype=Xc.dtype).to(Xc.device)
+    Q = torch.linalg.qr(Xc.T @ (Xc @ Q)).Q
+    for _ in range(q):
+        Q = torch.linalg.qr(Xc.T @ (Xc @ Q)).Q
+    XQ = Xc @ Q
+    T = XQ.T @ XQ  # Qᵀ Xcᵀ Xc Q
+    _, S = torch.linalg.eigh((T + T.T) / 2)
+    return fix_signs(_unit_columns(Q @ S.flip(1)[:, :k]))
+
+
+def _unit_columns(P: torch.Tensor) -> torch.Tensor:
+    return P / torch.linalg.vector_norm(P, dim=0).clamp_min(torch.finfo(P.dtype).tiny)
 
 
 class SubspaceAlignment(Adapter):
@@ -52,6 +92,16 @@ class SubspaceAlignment(Adapter):
         (the ranks of the centred data; see ``n_components_``). 30 is the dimension at which
         SA is usually reported on Office-Caltech-10 SURF features (800-d); the paper selects
         ``k`` with a stability bound, and small values suit low-dimensional data.
+    solver : {"auto", "exact", "randomized"}, default="auto"
+        How the principal axes are found (see :func:`principal_axes`). ``"exact"`` solves the
+        eigenproblem to a residual bound (``1e-9·λ_1`` in float64); ``"randomized"`` runs a
+        fixed number of randomized subspace iterations, as scikit-learn's randomized PCA does,
+        which is much faster on large data and approximate when the ``k``-th eigenvalue is not
+        well separated from the next. ``"auto"`` is ``"randomized"`` when the eigenproblem
+        (size ``min(n_rows, n_features)`` per domain) is larger than 1024 and ``k`` is below a
+        quarter of it, else ``"exact"``.
+    random_state : int or None, default=None
+        Seed of the randomized solver (None: fresh entropy each fit).
     estimator : sklearn classifier, optional
         Fitted on the aligned source by ``fit`` (``estimator_``).
     device : str or torch.device, default="auto"
@@ -61,6 +111,8 @@ class SubspaceAlignment(Adapter):
     ----------
     n_components_ : int
         Subspace dimension used.
+    solver_ : str
+        Solver used ("exact" or "randomized").
     components_source_, components_target_ : Tensor of shape (n_features, n_components_)
         ``P_s`` and ``P_t``.
     M_ : Tensor of shape (n_components_, n_components_)
@@ -74,8 +126,17 @@ class SubspaceAlignment(Adapter):
     Using Subspace Alignment.* ICCV 2013.
     """
 
-    def __init__(self, n_components: int = 30, estimator: Any = None, device: str = "auto"):
+    def __init__(
+        self,
+        n_components: int = 30,
+        solver: str = "auto",
+        random_state: int | None = None,
+        estimator: Any = None,
+        device: str = "auto",
+    ):
         self.n_components = n_components
+        self.solver = solver
+        self.random_state = random_state
         self.estimator = estimator
         self.device = device
 
@@ -83,6 +144,10 @@ class SubspaceAlignment(Adapter):
         k = self.n_components
         if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"n_components must be a positive integer, got {k!r}")
+        if self.solver not in ("auto", "exact", "randomized"):
+            raise ValueError(
+                f"solver must be 'auto', 'exact' or 'randomized', got {self.solver!r}"
+            )
 
     def _fit(self, Xs: torch.Tensor, ys: torch.Tensor, Xt: torch.Tensor, yt: Any) -> None:
         k = min(int(self.n_components), Xs.shape[1], Xs.shape[0] - 1, Xt.shape[0] - 1)
@@ -94,8 +159,14 @@ class SubspaceAlignment(Adapter):
         self.n_components_ = k
         self.mean_source_ = Xs.mean(dim=0)
         self.mean_target_ = Xt.mean(dim=0)
-        self.components_source_ = principal_axes(Xs, k)
-        self.components_target_ = principal_axes(Xt, k)
+        size = min(Xs.shape[1], Xs.shape[0], Xt.shape[0])
+        solver = self.solver
+        if solver == "auto":
+            solver = "randomized" if size > RANDOMIZED_MIN_SIZE and k < size / 4 else "exact"
+        self.solver_ = solver
+        seed = seed_from(self.random_state)
+        self.components_source_ = principal_axes(Xs, k, solver, seed=seed)
+        self.components_target_ = principal_axes(Xt, k, solver, seed=seed + 1)
         self.M_ = self.components_source_.T @ self.components_target_
 
     def _transform(self, X: torch.Tensor, domain: str) -> torch.Tensor:
