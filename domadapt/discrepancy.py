@@ -9,6 +9,11 @@ classifier and always returns a float).
 
 Kernel sums and Sinkhorn iterations are evaluated in blocks of ``chunk_size`` rows and columns
 (default ``get_config()["chunk_size"]``), so memory grows linearly with the number of samples.
+
+The alignment losses of :mod:`domadapt.deep.losses` call the same computations as these measures
+through the private, validation-free cores ``_gaussian_mmd2``, ``_coral`` and
+``_sinkhorn_plan``, which read no value back to the host (no ``.item()``, no branching on tensor
+values), so they can run inside a training step on an accelerator.
 """
 
 from __future__ import annotations
@@ -31,7 +36,14 @@ from torch.utils.checkpoint import checkpoint
 from ._array import ArrayLike, compute_dtype, is_tensor, scalar_output, to_numpy, to_tensor
 from ._config import get_config
 from ._validation import check_array, check_same_device, check_same_features, seed_from
-from .kernels import gaussian_kernel, kernel_sum, median_sq_distance, sq_euclidean
+from .kernels import (
+    KernelFn,
+    gaussian_kernel,
+    joint_gaussian_kernel,
+    kernel_sum,
+    median_sq_distance,
+    sq_euclidean,
+)
 
 __all__ = [
     "mmd2",
@@ -127,55 +139,108 @@ def _check_chunk_size(chunk_size: int | None) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _bandwidths(
-    bandwidth: str | float, scales: Sequence[float], X: torch.Tensor, Y: torch.Tensor, seed: int
-) -> torch.Tensor:
-    s = torch.as_tensor(np.asarray(scales, dtype=np.float64).reshape(-1), dtype=X.dtype)
-    if s.numel() == 0 or not bool(torch.isfinite(s).all()) or bool((s <= 0).any()):
+def _check_bandwidth(bandwidth: str | float, scales: Sequence[float]) -> tuple[float, ...]:
+    """Validate a Gaussian bandwidth specification; return the scales as Python floats."""
+    s = np.asarray(scales, dtype=np.float64).reshape(-1)
+    if s.size == 0 or not np.isfinite(s).all() or (s <= 0).any():
         raise ValueError(f"scales={scales!r} must be a non-empty sequence of positive numbers")
     if isinstance(bandwidth, str):
         if bandwidth != "median":
             raise ValueError(f"bandwidth={bandwidth!r} must be 'median' or a positive number")
+    elif isinstance(bandwidth, bool) or not np.isscalar(bandwidth) or not 0 < bandwidth < np.inf:
+        raise ValueError(f"bandwidth={bandwidth!r} must be 'median' or a positive number")
+    return tuple(float(v) for v in s)
+
+
+def _bandwidths(
+    bandwidth: str | float, scales: Sequence[float], X: torch.Tensor, Y: torch.Tensor, seed: int
+) -> torch.Tensor:
+    """Squared bandwidths ``b * scales`` as a 1-D tensor on the device of ``X``.
+
+    ``b`` is the median heuristic or the given number. The tensor is built
+    on the device from Python floats (no host-to-device copy, no read-back).
+    """
+    s = _check_bandwidth(bandwidth, scales)
+    if bandwidth == "median":
         base = median_sq_distance(X, Y, seed=seed)
     else:
-        if isinstance(bandwidth, bool) or not np.isscalar(bandwidth) or not 0 < bandwidth < np.inf:
-            raise ValueError(f"bandwidth={bandwidth!r} must be 'median' or a positive number")
-        base = torch.tensor(float(bandwidth), dtype=X.dtype, device=X.device)
-    return base * s.to(X.device)
+        base = torch.full((), float(bandwidth), dtype=X.dtype, device=X.device)
+    return torch.stack([base * v for v in s])
 
 
-def _shifted_gaussian(
-    A: torch.Tensor, B: torch.Tensor, *, shift: torch.Tensor, sigma2: torch.Tensor
+def _shifted(
+    A: torch.Tensor, B: torch.Tensor, *, kernel: KernelFn, shift: torch.Tensor
 ) -> torch.Tensor:
-    """Gaussian kernel matrix of ``A - shift`` and ``B - shift`` (the same as of A and B)."""
-    return gaussian_kernel(A - shift, B - shift, sigma2)
+    """Kernel matrix of ``A - shift`` and ``B - shift``.
+
+    The same as of A and B for a translation-invariant kernel, with less rounding in the
+    distance expansion.
+    """
+    return kernel(A - shift, B - shift)
 
 
-def _paired_kernel(A: torch.Tensor, B: torch.Tensor, sigma2: torch.Tensor | None) -> torch.Tensor:
-    """``k(a_i, b_i)`` row by row: linear when ``sigma2`` is None, else (multi-)Gaussian."""
-    if sigma2 is None:
-        return (A * B).sum(dim=1)
-    d2 = ((A - B) ** 2).sum(dim=1)
-    return torch.exp(d2[:, None] / (-2.0 * sigma2[None, :])).mean(dim=1)
+def _paired_linear(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """``<a_i, b_i>`` row by row."""
+    return (A * B).sum(dim=1)
 
 
 def _mmd2_linear_time(
-    X: torch.Tensor, Y: torch.Tensor, sigma2: torch.Tensor | None, seed: int
+    X: torch.Tensor, Y: torch.Tensor, paired_kernel: KernelFn, seed: int | None
 ) -> torch.Tensor:
-    """Linear-time statistic of Gretton et al. (2012, Sec. 6): mean of h over disjoint pairs."""
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    px = torch.randperm(X.shape[0], generator=gen).to(X.device)
-    py = torch.randperm(Y.shape[0], generator=gen).to(Y.device)
+    """Linear-time statistic of Gretton et al. (2012, Sec. 6): mean of h over disjoint pairs.
+
+    ``paired_kernel(A, B)`` returns ``k(a_i, b_i)``. The rows are shuffled with ``seed`` (a CPU
+    generator, so the indices are copied to the device), or taken in their order when ``seed``
+    is None (for batches that are already in random order).
+    """
+    if seed is not None:
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        X = X[torch.randperm(X.shape[0], generator=gen).to(X.device)]
+        Y = Y[torch.randperm(Y.shape[0], generator=gen).to(Y.device)]
     n2 = (min(X.shape[0], Y.shape[0]) // 2) * 2
-    x1, x2 = X[px[0:n2:2]], X[px[1:n2:2]]
-    y1, y2 = Y[py[0:n2:2]], Y[py[1:n2:2]]
+    x1, x2 = X[0:n2:2], X[1:n2:2]
+    y1, y2 = Y[0:n2:2], Y[1:n2:2]
     h = (
-        _paired_kernel(x1, x2, sigma2)
-        + _paired_kernel(y1, y2, sigma2)
-        - _paired_kernel(x1, y2, sigma2)
-        - _paired_kernel(x2, y1, sigma2)
+        paired_kernel(x1, x2)
+        + paired_kernel(y1, y2)
+        - paired_kernel(x1, y2)
+        - paired_kernel(x2, y1)
     )
     return h.mean()
+
+
+def _gaussian_mmd2(
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    sigma2: torch.Tensor | Sequence[torch.Tensor],
+    *,
+    estimator: str = "unbiased",
+    weights: torch.Tensor | None = None,
+    chunk_size: int,
+    seed: int | None = None,
+    sizes: Sequence[int] | None = None,
+) -> torch.Tensor:
+    """MMD^2 estimate of two checked tensors for a (multi-)Gaussian kernel.
+
+    The core of :func:`mmd2` for ``kernel="gaussian"`` and of the deep alignment losses (MMD,
+    JMMD): no input checks and no read-back of tensor values. ``sigma2`` is a 1-D tensor of
+    squared bandwidths; with ``sizes`` (column counts of consecutive blocks) it is a sequence of
+    such tensors, one per block, and the kernel is their product
+    (:func:`domadapt.kernels.joint_gaussian_kernel`, the joint MMD of JAN). ``weights`` are
+    normalised source weights (None: uniform); ``seed`` shuffles the rows of the linear-time
+    estimator (None: pairs in the given order).
+    """
+    if sizes is None:
+        kfn = partial(gaussian_kernel, sigma2=sigma2)
+    else:
+        kfn = partial(joint_gaussian_kernel, sigma2s=sigma2, sizes=sizes)
+    if estimator == "linear":
+        return _mmd2_linear_time(X, Y, partial(kfn, paired=True), seed)
+    # shift each block by the pooled mean (less rounding in the distance expansion) instead of
+    # copying both samples; the kernel is translation invariant
+    shift = ((X.sum(dim=0) + Y.sum(dim=0)) / (X.shape[0] + Y.shape[0])).detach()
+    shifted = partial(_shifted, kernel=kfn, shift=shift)
+    return _mmd2_quadratic(X, Y, shifted, weights, estimator == "unbiased", chunk_size)
 
 
 def _mmd2_linear_kernel(
@@ -342,19 +407,14 @@ def mmd2(
     if kernel == "linear":
         Xc, Yc = _center(Xt, Yt, detach=False)
         if estimator == "linear":
-            value = _mmd2_linear_time(Xc, Yc, None, seed)
+            value = _mmd2_linear_time(Xc, Yc, _paired_linear, seed)
         else:
             value = _mmd2_linear_kernel(Xc, Yc, w, estimator == "unbiased")
     else:
         sigma2 = _bandwidths(bandwidth, scales, Xt, Yt, seed)
-        if estimator == "linear":
-            value = _mmd2_linear_time(Xt, Yt, sigma2, seed)
-        else:
-            # shift each block by the pooled mean (less rounding in the distance expansion)
-            # instead of copying both samples; the kernel is translation invariant
-            shift = ((Xt.sum(dim=0) + Yt.sum(dim=0)) / (n + m)).detach()
-            kfn = partial(_shifted_gaussian, shift=shift, sigma2=sigma2)
-            value = _mmd2_quadratic(Xt, Yt, kfn, w, estimator == "unbiased", cs)
+        value = _gaussian_mmd2(
+            Xt, Yt, sigma2, estimator=estimator, weights=w, chunk_size=cs, seed=seed
+        )
     return scalar_output(value, like)
 
 
@@ -398,13 +458,22 @@ def coral_distance(X: ArrayLike, Y: ArrayLike) -> float | torch.Tensor:
     0.0
     """
     Xt, Yt, like = _prepare(X, Y)
-    n, m, d = Xt.shape[0], Yt.shape[0], Xt.shape[1]
+    n, m = Xt.shape[0], Yt.shape[0]
     if n < 2 or m < 2:
         raise ValueError(f"coral_distance needs at least 2 rows in X and Y, got {n} and {m}")
-    Xc = Xt - Xt.mean(dim=0, keepdim=True)
-    Yc = Yt - Yt.mean(dim=0, keepdim=True)
+    return scalar_output(_coral(Xt, Yt), like)
+
+
+def _coral(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """``||C_X - C_Y||_F^2 / (4 d^2)`` of two checked tensors (at least 2 rows each).
+
+    The core of :func:`coral_distance` and of the Deep CORAL loss; reads nothing back.
+    """
+    n, m, d = X.shape[0], Y.shape[0], X.shape[1]
+    Xc = X - X.mean(dim=0, keepdim=True)
+    Yc = Y - Y.mean(dim=0, keepdim=True)
     diff = Xc.T @ Xc / (n - 1) - Yc.T @ Yc / (m - 1)
-    return scalar_output((diff * diff).sum() / (4.0 * d * d), like)
+    return (diff * diff).sum() / (4.0 * d * d)
 
 
 # --------------------------------------------------------------------------------------------
@@ -598,6 +667,52 @@ def _entropic_ot(
     g_t = _SoftMin(X.detach(), Y, eps, metric, chunk_size).cols((loga + f / eps).detach())
     value = (a * f_t).sum() + (b * g_t).sum()
     return value, f, g
+
+
+def _sinkhorn_plan(
+    C: torch.Tensor,
+    eps: float | torch.Tensor,
+    num_iter: int,
+    a: torch.Tensor | None = None,
+    b: torch.Tensor | None = None,
+) -> torch.Tensor:
+    r"""Entropic OT plan for a cost matrix by a fixed number of log-domain Sinkhorn iterations.
+
+    Solves :math:`\min_P \langle P, C\rangle + \varepsilon\,\mathrm{KL}(P \| a\otimes b)`
+    over plans with marginals ``a`` and ``b`` (uniform when None); the minimiser is the same as
+    with POT's entropy :math:`\sum P \log P`. With scaled potentials
+    :math:`u = f/\varepsilon, v = g/\varepsilon` the updates are
+    :math:`u_i = -\log\sum_j b_j e^{v_j - C_{ij}/\varepsilon}` and
+    :math:`v_j = -\log\sum_i a_i e^{u_i - C_{ij}/\varepsilon}`, and the plan is
+    :math:`P_{ij} = a_i b_j e^{u_i + v_j - C_{ij}/\varepsilon}`. It ends on a column update, so
+    the column sums equal ``b`` exactly and the row sums approach ``a`` as ``num_iter`` grows.
+
+    Unlike :func:`sinkhorn` there is no stopping test: nothing is read back to the host, so it
+    runs without synchronisation on an accelerator (the core of the DeepJDOT loss). It runs
+    under :func:`torch.no_grad`; ``eps`` may be a 0-d tensor on the device of ``C``.
+
+    References
+    ----------
+    Cuturi. "Sinkhorn Distances: Lightspeed Computation of Optimal Transport". NIPS 2013.
+    Peyré, Cuturi. "Computational Optimal Transport". Foundations and Trends in ML, 2019, Sec. 4.4.
+    """
+    n, m = C.shape
+    with torch.no_grad():
+        Ce = C / eps
+        if a is None:
+            loga = torch.full((n,), -np.log(n), dtype=C.dtype, device=C.device)
+        else:
+            loga = a.log()
+        if b is None:
+            logb = torch.full((m,), -np.log(m), dtype=C.dtype, device=C.device)
+        else:
+            logb = b.log()
+        u = torch.zeros_like(loga)
+        v = torch.zeros_like(logb)
+        for _ in range(num_iter):
+            u = -torch.logsumexp((logb + v)[None, :] - Ce, dim=1)
+            v = -torch.logsumexp((loga + u)[:, None] - Ce, dim=0)
+        return torch.exp((loga + u)[:, None] + (logb + v)[None, :] - Ce)
 
 
 def _sinkhorn_setup(

@@ -25,6 +25,7 @@ __all__ = [
     "sq_euclidean",
     "median_sq_distance",
     "gaussian_kernel",
+    "joint_gaussian_kernel",
     "linear_kernel",
     "pairwise_kernel",
     "kernel_sum",
@@ -68,7 +69,9 @@ def median_sq_distance(
 
     When more than half of the pairs coincide (discrete data) the median is 0; the mean of the
     positive squared distances is returned instead, and 1.0 when all points are equal (every
-    bandwidth then gives the same kernel).
+    bandwidth then gives the same kernel). These fallbacks are chosen with ``torch.where``, not
+    by Python branching, so on an accelerator no value is read back to the host unless a
+    subsample is drawn (the subsample's indices are drawn on the CPU and copied over).
 
     The heuristic is a constant for autograd: the result is detached.
 
@@ -106,15 +109,16 @@ def median_sq_distance(
     # selection, not a full sort: the two middle order statistics (1-based for kthvalue)
     low = values.kthvalue((k - 1) // 2 + 1).values
     median = 0.5 * (low + (values.kthvalue(k // 2 + 1).values if k % 2 == 0 else low))
-    if median > 0:
-        return median
-    positive = values[values > 0]
-    if positive.numel() > 0:
-        return positive.mean()
-    return torch.ones((), dtype=Z.dtype, device=Z.device)
+    positive = values > 0
+    count = positive.sum()
+    mean_positive = torch.where(positive, values, 0.0).sum() / count.clamp_min(1)
+    fallback = torch.where(count > 0, mean_positive, torch.ones_like(median))
+    return torch.where(median > 0, median, fallback)
 
 
-def gaussian_kernel(X: torch.Tensor, Y: torch.Tensor, sigma2: Bandwidth) -> torch.Tensor:
+def gaussian_kernel(
+    X: torch.Tensor, Y: torch.Tensor, sigma2: Bandwidth, *, paired: bool = False
+) -> torch.Tensor:
     """Gaussian kernel matrix ``k(x, y) = exp(-||x - y||^2 / (2 sigma2))``.
 
     With several bandwidths (a 1-D ``sigma2`` of length ``L``) the kernel is their mean,
@@ -127,18 +131,81 @@ def gaussian_kernel(X: torch.Tensor, Y: torch.Tensor, sigma2: Bandwidth) -> torc
     X : Tensor of shape (n, d)
     Y : Tensor of shape (m, d)
     sigma2 : float, sequence of floats or Tensor (0-d or 1-D)
-        Positive squared bandwidth(s).
+        Positive squared bandwidth(s). Pass a tensor on the device of ``X`` to avoid a
+        host-to-device copy.
+    paired : bool, default=False
+        Return only ``k(x_i, y_i)`` for the rows taken in pairs (``n == m``), in ``O(n d)``.
 
     Returns
     -------
-    Tensor of shape (n, m)
+    Tensor of shape (n, m), or (n,) when ``paired``
     """
     s = torch.as_tensor(sigma2, dtype=X.dtype, device=X.device).reshape(-1)
-    D = sq_euclidean(X, Y)
+    if paired:
+        if X.shape != Y.shape:
+            raise ValueError(f"paired=True needs X and Y of one shape, got {tuple(X.shape)} "
+                             f"and {tuple(Y.shape)}")
+        D = ((X - Y) ** 2).sum(dim=1)
+    else:
+        D = sq_euclidean(X, Y)
     K = torch.exp(D * (-0.5 / s[0]))
     for sl in s[1:]:
         K = K + torch.exp(D * (-0.5 / sl))
     return K / s.numel() if s.numel() > 1 else K
+
+
+def joint_gaussian_kernel(
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    sigma2s: Sequence[Bandwidth],
+    sizes: Sequence[int],
+    *,
+    paired: bool = False,
+) -> torch.Tensor:
+    """Product of Gaussian kernels over consecutive column blocks ("layers") of the rows.
+
+    The columns of ``X`` and ``Y`` are cut into blocks of ``sizes[0], sizes[1], ...`` columns
+    (e.g. the features and the class probabilities of a network, concatenated), and
+
+    ``k(x, y) = prod_l k_l(x^(l), y^(l))``,
+
+    where ``k_l`` is :func:`gaussian_kernel` with the bandwidth(s) ``sigma2s[l]``. This is the
+    kernel of the joint distribution of several layers, the tensor-product kernel of the joint
+    MMD of JAN.
+
+    Parameters
+    ----------
+    X : Tensor of shape (n, sum(sizes))
+    Y : Tensor of shape (m, sum(sizes))
+    sigma2s : sequence of bandwidths, one per block
+        Each as the ``sigma2`` of :func:`gaussian_kernel` (one or several squared bandwidths).
+    sizes : sequence of int
+        Column count of each block.
+    paired : bool, default=False
+        Return only ``k(x_i, y_i)`` (``n == m``).
+
+    Returns
+    -------
+    Tensor of shape (n, m), or (n,) when ``paired``
+
+    References
+    ----------
+    Long, Zhu, Wang, Jordan. "Deep Transfer Learning with Joint Adaptation Networks". ICML 2017.
+    """
+    if len(sigma2s) != len(sizes) or len(sizes) == 0:
+        raise ValueError(f"sigma2s ({len(sigma2s)} entries) and sizes ({len(sizes)} entries) must "
+                         "be non-empty and of one length")
+    if sum(sizes) != X.shape[1] or X.shape[1] != Y.shape[1]:
+        raise ValueError(f"sizes={tuple(sizes)} must add up to the column count of X "
+                         f"({X.shape[1]}) and of Y ({Y.shape[1]})")
+    K = None
+    start = 0
+    for sigma2, size in zip(sigma2s, sizes):
+        Kl = gaussian_kernel(X[:, start : start + size], Y[:, start : start + size], sigma2,
+                             paired=paired)
+        K = Kl if K is None else K * Kl
+        start += size
+    return K
 
 
 def linear_kernel(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
