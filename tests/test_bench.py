@@ -1,17 +1,20 @@
-"""The benchmark runner (records, resuming) and the tables made from its records."""
+"""The benchmark runner (records, protocol, selection, resuming) and the tables made from its records."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import re
 
 import numpy as np
 import pytest
-from sklearn.metrics import f1_score
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 from sklearn.neighbors import KNeighborsClassifier
 
+from domadapt import SubspaceAlignment
 from domadapt.bench import reference, runner
 from domadapt.bench.methods import (
     MethodSpec,
@@ -22,19 +25,32 @@ from domadapt.bench.methods import (
     unregister_method,
 )
 from domadapt.bench.runner import RECORDS_FILE, BenchmarkError, read_records, run_benchmark
-from domadapt.bench.tables import accuracy_table, discrepancy_table, footnote, render, to_csv, to_latex
+from domadapt.bench.tables import (
+    DAGGER,
+    DAGGER_NOTE,
+    accuracy_table,
+    discrepancy_table,
+    footnote,
+    metric_table,
+    render,
+    to_csv,
+    to_latex,
+    to_markdown,
+)
 from domadapt.datasets import Domain, DomainTask
 
 TASKS = ["A→B", "B→A"]
 
 
-def _tiny_task(task: str) -> DomainTask:
+def _tiny_task(task: str, permute_target_labels: bool = False) -> DomainTask:
     """Two small shifted Gaussian domains, so a run takes milliseconds."""
-    rng = np.random.default_rng(len(task))
-    centers = rng.normal(scale=3.0, size=(3, 5))
+    rng = np.random.default_rng(len(task) + ord(task[0]))
+    centers = rng.normal(scale=2.0, size=(3, 5))
     ys, yt = np.repeat([0, 1, 2], 12), np.repeat([0, 1, 2], 9)
     Xs = centers[ys] + rng.normal(size=(36, 5))
-    Xt = centers[yt] + rng.normal(size=(27, 5)) + 1.0
+    Xt = centers[yt] + rng.normal(size=(27, 5)) + 1.5
+    if permute_target_labels:
+        yt = np.random.default_rng(1).permutation(yt)
     return DomainTask(
         Domain(Xs, ys, task[0]), Domain(Xt, yt, task[-1]), ("a", "b", "c"), name=task, dataset="tiny"
     )
@@ -80,15 +96,21 @@ def test_records_hold_every_field_and_the_right_scores(tiny):
         (t, m, s) for t in TASKS for m in ("NoAdapt", "Count") for s in (0, 1)
     ]
     fields = {
-        "dataset", "task", "method", "seed", "classifier", "accuracy", "macro_f1",
-        "discrepancy_before", "discrepancy_after", "fit_time_s", "run_time_s", "n_source",
-        "n_target", "params", "device", "domadapt_version", "torch_version", "platform",
-        "cpu_count", "torch_threads", "protocol", "finished_at",
+        "dataset", "task", "method", "seed", "classifier", "accuracy", "macro_f1", "macro_precision",
+        "macro_recall", "auc_ovr", "protocol", "evaluation_split", "selection", "uses_target_labels",
+        "params", "setting", "setting_digest", "discrepancy_before", "discrepancy_after", "fit_time_s",
+        "run_time_s", "n_source", "n_target", "device", "platform", "cpu_count", "torch_threads",
+        "versions", "finished_at",
     }
     for record in records:
         assert fields <= set(record), fields - set(record)
         assert set(record["discrepancy_before"]) == {"mmd2", "coral"}
-        json.dumps(record)  # JSON-serialisable as written to records.jsonl
+        assert set(record["versions"]) == {"python", "domadapt", "torch", "numpy", "scipy", "scikit-learn", "POT"}
+        assert record["evaluation_split"] == "target-all" and record["uses_target_labels"] is False
+        assert record["run_time_s"] >= record["fit_time_s"] >= 0
+        assert "grid" not in record  # fixed settings: nothing was selected
+        json.dumps(record, allow_nan=False)  # strict JSON as written to records.jsonl
+    assert {r["selection"] for r in records} == {"none", "fixed"}  # NoAdapt: none; Count: fixed
     # source-only + 1-NN is exactly a 1-NN fitted on the source and scored on the whole target
     Xs, ys, Xt, yt = _tiny_task("A→B").arrays()
     pred = KNeighborsClassifier(1).fit(Xs, ys).predict(Xt)
@@ -100,6 +122,131 @@ def test_records_hold_every_field_and_the_right_scores(tiny):
     assert first["protocol"] == runner.PROTOCOL and "transductive" in first["protocol"]
     assert tiny == TASKS  # data loaded once per task
     assert not Counting.saw_target_labels
+
+
+def test_every_metric_equals_sklearn_on_the_same_predictions(tiny):
+    """logreg has predict_proba, so the record holds a real one-vs-rest AUC."""
+    (record,) = _run(methods=["NoAdapt"], tasks=["A→B"], seeds=[3], classifier="logreg")
+    Xs, ys, Xt, yt = _tiny_task("A→B").arrays()
+    clf = LogisticRegression(max_iter=3000, random_state=3).fit(Xs, ys)
+    pred, proba = clf.predict(Xt), clf.predict_proba(Xt)
+    assert 0.3 < record["accuracy"] < 1.0  # a shift that leaves the metrics informative
+    assert record["accuracy"] == pytest.approx(accuracy_score(yt, pred))
+    assert record["macro_f1"] == pytest.approx(f1_score(yt, pred, average="macro"))
+    assert record["macro_precision"] == pytest.approx(precision_score(yt, pred, average="macro", zero_division=0))
+    assert record["macro_recall"] == pytest.approx(recall_score(yt, pred, average="macro"))
+    assert record["auc_ovr"] == pytest.approx(roc_auc_score(yt, proba, multi_class="ovr", average="macro"))
+
+
+def test_a_method_with_its_own_classifier_keeps_it_in_a_1nn_benchmark(tiny, tmp_path):
+    """Weighting methods run with logistic regression (1-NN takes no weights), deep ones with
+    their head; the record, its key and the table say so."""
+    records = _run(tmp_path, methods=["NoAdapt", "NoAdapt-LR", "KMM", "MLP"], tasks=["A→B"])
+    assert [r["classifier"] for r in records] == ["1nn", "logreg", "logreg", "head"]
+    Xs, ys, Xt, yt = _tiny_task("A→B").arrays()
+    lr = LogisticRegression(max_iter=3000, random_state=0).fit(Xs, ys)
+    assert records[1]["accuracy"] == pytest.approx(accuracy_score(yt, lr.predict(Xt)))
+    kmm = get_method("KMM").build(None, random_state=0).fit(Xs, ys, Xt)
+    weighted = LogisticRegression(max_iter=3000, random_state=0).fit(Xs, ys, sample_weight=kmm.sample_weight_)
+    assert records[2]["accuracy"] == pytest.approx(accuracy_score(yt, weighted.predict(Xt)))
+    assert records[3]["params"]["estimator"] is None
+    again = _run(tmp_path, methods=["NoAdapt", "NoAdapt-LR", "KMM", "MLP"], tasks=["A→B"])
+    assert again == records  # keyed by the classifier actually used: nothing runs twice
+    table = to_markdown(accuracy_table(records, published=False))
+    assert "KMM (logreg)" in table and "MLP (head)" in table and "NoAdapt (1nn)" in table
+
+
+def test_a_classifier_without_predict_proba_records_no_auc(tiny, monkeypatch):
+    from sklearn.svm import LinearSVC
+
+    monkeypatch.setattr(runner, "make_classifier", lambda name, random_state: LinearSVC())
+    (record,) = _run(methods=["NoAdapt"], tasks=["A→B"])
+    assert record["auc_ovr"] is None and record["accuracy"] is not None
+    json.dumps(record, allow_nan=False)
+
+
+# ---------------------------------------------------------------------------- selection
+SA_GRID = {"n_components": [1, 2, 4]}
+
+
+def _sa(selection: str, **grid) -> MethodSpec:
+    return MethodSpec(f"SA-{selection}", SubspaceAlignment, {}, "test", grid=grid or SA_GRID, selection=selection)
+
+
+def _sa_accuracy(task: DomainTask, n_components: int) -> float:
+    Xs, ys, Xt, yt = task.arrays()
+    adapter = SubspaceAlignment(n_components=n_components, estimator=KNeighborsClassifier(1), random_state=0)
+    return float(accuracy_score(yt, adapter.fit(Xs, ys, Xt).predict(Xt)))
+
+
+def test_oracle_target_picks_the_best_target_accuracy_and_is_flagged():
+    task = _tiny_task("A→B")
+    record = runner.run_one(_sa("oracle-target"), task, 0)
+    expected = [_sa_accuracy(task, k) for k in SA_GRID["n_components"]]
+    assert record["selection_scores"] == pytest.approx(expected)
+    assert len(set(expected)) > 1  # the grid matters on this task
+    best = SA_GRID["n_components"][int(np.argmax(expected))]
+    assert record["selected_params"] == {"n_components": best} and record["params"]["n_components"] == best
+    assert record["accuracy"] == pytest.approx(max(expected))
+    assert record["uses_target_labels"] is True and record["selection"] == "oracle-target"
+    assert record["grid"] == SA_GRID
+
+
+@pytest.mark.parametrize("selection", ["source-val", "entropy"])
+def test_label_free_selection_never_looks_at_target_labels(selection):
+    """Permuting the target labels changes the oracle's choice data but not a label-free one."""
+    spec = _sa(selection)
+    plain = runner.run_one(spec, _tiny_task("A→B"), 0, classifier="logreg")
+    permuted = runner.run_one(spec, _tiny_task("A→B", permute_target_labels=True), 0, classifier="logreg")
+    assert len(set(plain["selection_scores"])) > 1  # the scorer tells the grid points apart
+    assert plain["selection_scores"] == permuted["selection_scores"]
+    assert plain["selected_params"] == permuted["selected_params"]
+    assert plain["uses_target_labels"] is False and plain["selection"] == selection
+    oracle = runner.run_one(_sa("oracle-target"), _tiny_task("A→B", permute_target_labels=True), 0)
+    assert oracle["selection_scores"] != runner.run_one(_sa("oracle-target"), _tiny_task("A→B"), 0)["selection_scores"]
+
+
+def test_source_val_scores_are_the_evaluation_modules():
+    from domadapt.evaluation import select_by_score
+
+    task = _tiny_task("B→A")
+    record = runner.run_one(_sa("source-val"), task, 5)
+    Xs, ys, Xt, _ = task.arrays()
+    base = SubspaceAlignment(estimator=KNeighborsClassifier(1), random_state=5)
+    result = select_by_score(base, "source_val", Xs, ys, Xt, param_grid=SA_GRID, cv=runner.SELECTION_FOLDS,
+                             refit=False, random_state=5)
+    assert record["selection_scores"] == pytest.approx([row["mean_score"] for row in result.table])
+    assert record["selected_params"] == result.best_params
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        (MethodSpec("X", SourceOnly, {}, selection="oracle-target"), "needs a grid"),
+        (MethodSpec("X", SubspaceAlignment, {}, grid={"n_components": [1]}, selection="fixed"), "unknown selection"),
+        (MethodSpec("X", SubspaceAlignment, {}, grid={"n_components": []}, selection="snd"), "non-empty"),
+    ],
+)
+def test_selection_must_fit_the_grid(tiny, spec, message):
+    with pytest.raises(BenchmarkError, match=message):
+        _run(methods=[spec])
+    assert Counting.fits == 0
+
+
+def test_registered_methods_never_select_on_target_labels():
+    for name in available_methods():
+        spec = get_method(name)
+        assert spec.selection in runner.FIXED_SELECTIONS and not spec.grid, name
+
+
+def test_resume_refuses_a_method_whose_settings_changed(tiny, tmp_path):
+    spec = MethodSpec("Mine", SubspaceAlignment, {"n_components": 2}, "test")
+    _run(tmp_path, methods=[spec])
+    _run(tmp_path, methods=[spec])  # same settings: resumes
+    changed = dataclasses.replace(spec, params={"n_components": 3})
+    assert changed.digest() != spec.digest()
+    with pytest.raises(BenchmarkError, match="other settings"):
+        _run(tmp_path, methods=[changed])
 
 
 def test_logreg_classifier_and_seed_reach_the_run(tiny):
@@ -193,40 +340,74 @@ def test_registry_lists_only_methods_that_import():
 
 
 # ---------------------------------------------------------------------------- tables
-def _record(method, task, seed, accuracy, *, dataset="d", mmd=(0.5, 0.1), classifier="1nn"):
+def _record(method, task, seed, accuracy, *, dataset="d", mmd=(0.5, 0.1), classifier="1nn", selection="fixed"):
     return {
         "dataset": dataset, "task": task, "method": method, "seed": seed, "classifier": classifier,
-        "accuracy": accuracy, "macro_f1": accuracy,
+        "accuracy": accuracy, "macro_f1": accuracy / 2, "macro_precision": accuracy, "macro_recall": accuracy,
+        "auc_ovr": None,
+        "protocol": runner.PROTOCOL, "evaluation_split": "target-all", "selection": selection,
+        "uses_target_labels": selection == "oracle-target",
         "discrepancy_before": {"mmd2": mmd[0], "coral": 2.0},
         "discrepancy_after": {"mmd2": mmd[1], "coral": 1.0},
-        "fit_time_s": 0.1, "run_time_s": 0.2, "device": "cpu", "domadapt_version": "0.1.0",
-        "torch_version": "2.13.0", "platform": "Linux-test_x86", "cpu_count": 2,
-        "torch_threads": 1,
-        "protocol": runner.PROTOCOL, "finished_at": f"2025-01-0{seed + 1}T10:00:00+00:00",
+        "fit_time_s": 0.1, "run_time_s": 0.2, "device": "cpu", "platform": "Linux-test_x86", "cpu_count": 2,
+        "torch_threads": 1, "versions": {"python": "3.11.7", "domadapt": "0.1.0", "torch": "2.13.0"},
+        "finished_at": f"2025-01-0{seed + 1}T10:00:00+00:00",
     }
 
 
 HAND = [
     *(_record("M", "A→B", s, a) for s, a in enumerate([0.5, 0.6, 0.7])),
     *(_record("M", "B→A", s, a, mmd=(0.3, 0.3)) for s, a in enumerate([0.7, 0.8, 0.9])),
-    _record("K", "A→B", 0, 0.25),
+    _record("K", "A→B", 0, 0.25, selection="oracle-target"),
 ]
 
 
 def _markdown_rows(text: str) -> dict[str, list[str]]:
     table = text.split("\n\n")[1]  # the first table, after its title
     rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in table.splitlines()]
-    assert all(re.fullmatch(r"-+:?", c) for c in rows[1][1:])
+    assert all(re.fullmatch(r":?-+:?", c) for c in rows[1])
     return {row[0]: row[1:] for row in [rows[0], *rows[2:]]}
 
 
-def test_mean_and_sample_std_over_seeds():
+def test_mean_and_sample_std_over_seeds_with_the_selection_column():
     rows = _markdown_rows(render(HAND))
-    assert rows["Method"] == ["A→B", "B→A", "Avg"]
+    assert rows["Method"] == ["Selection", "A→B", "B→A", "Avg"]
     # 50/60/70 → mean 60, sample std 10; Avg: per-seed averages 60/70/80 → 70 ± 10
-    assert rows["M"] == ["60.00 ± 10.00", "80.00 ± 10.00", "70.00 ± 10.00"]
-    # one seed: no ±; a missing task: no Avg
-    assert rows["K"] == ["25.00", "—", "—"]
+    assert rows["M"] == ["fixed", "60.00 ± 10.00", "80.00 ± 10.00", "70.00 ± 10.00"]
+    # one seed: no ±; a missing task: no Avg; target-label selection: marked
+    assert rows[f"K {DAGGER}"] == ["oracle-target", "25.00", "—", "—"]
+
+
+def test_other_metrics_are_tabulated_from_their_own_field():
+    rows = _markdown_rows(render(HAND, metric="macro_f1"))
+    assert rows["M"] == ["fixed", "30.00 ± 5.00", "40.00 ± 5.00", "35.00 ± 5.00"]
+    assert "Target macro-F1 (%)" in render(HAND, metric="macro_f1")
+    # no record holds an AUC (no predict_proba): every cell is empty, nothing is invented
+    auc = metric_table(HAND, "auc_ovr")
+    assert all(c.mean is None for row in auc.rows for c in row.cells)
+    with pytest.raises(ValueError, match="unknown metric"):
+        metric_table(HAND, "f2")
+
+
+def test_dagger_note_only_when_a_row_used_target_labels():
+    assert DAGGER_NOTE in footnote(HAND)
+    fixed_only = [r for r in HAND if r["method"] == "M"]
+    assert DAGGER_NOTE not in footnote(fixed_only)
+    assert DAGGER not in render(fixed_only)
+
+
+def test_records_written_before_the_protocol_fields_still_render():
+    old = []
+    for r in HAND[:3]:
+        r = {k: v for k, v in r.items() if k not in {
+            "selection", "uses_target_labels", "evaluation_split", "versions", "macro_precision",
+            "macro_recall", "auc_ovr"}}
+        old.append({**r, "domadapt_version": "0.0.9", "torch_version": "2.12.0"})
+    rows = _markdown_rows(render(old))
+    assert rows["M"] == ["fixed", "60.00 ± 10.00", "60.00 ± 10.00"]  # old runs used fixed settings
+    text = " ".join(footnote(old))
+    assert "domadapt 0.0.9, torch 2.12.0" in text and "target-all" in text
+    assert all(c.mean is None for c in metric_table(old, "macro_recall").rows[0].cells)
 
 
 def test_discrepancy_table_means_over_tasks_and_seeds():
@@ -237,29 +418,47 @@ def test_discrepancy_table_means_over_tasks_and_seeds():
     assert [c.mean for c in m.cells] == pytest.approx([0.4, 0.2, 2.0, 1.0])
 
 
-def test_footnote_names_protocol_classifier_seeds_machine_and_dates():
+def test_footnote_names_protocol_selection_classifier_seeds_machine_versions_and_dates():
     text = " ".join(footnote(HAND))
-    for part in (runner.PROTOCOL, "1-nearest neighbour", "Seeds: 0, 1, 2", "ddof=1", "Linux-test_x86",
-                 "2 CPUs", "torch 2.13.0 (threads=1)", "device cpu", "2025-01-01 to 2025-01-03"):
-        assert part in text
+    for part in (runner.PROTOCOL, "Evaluation split: target-all", "fixed: hyper-parameters fixed in advance",
+                 "oracle-target: the grid point with the best target accuracy", "1-nearest neighbour",
+                 "Seeds: 0, 1, 2", "ddof=1", "Linux-test_x86", "2 CPUs", "torch threads=1", "device cpu",
+                 "python 3.11.7, domadapt 0.1.0, torch 2.13.0", "median 0.2 s", "2025-01-01 to 2025-01-03"):
+        assert part in text, part
 
 
-def test_published_rows_sit_under_ours_with_the_paper_numbers():
+def test_published_rows_sit_under_ours_with_their_selection_and_mark():
     dataset = "office_caltech10_surf"
-    records = [_record("NoAdapt", t, 0, 0.3, dataset=dataset) for t in ("C→A", "D→W")]
+    records = [_record("NoAdapt", t, 0, 0.3, dataset=dataset, selection="none") for t in ("C→A", "D→W")]
     records += [_record("JDA", t, 0, 0.4, dataset=dataset) for t in ("C→A", "D→W")]
     table = accuracy_table(records)
-    labels = [row.label for row in table.rows]
+    labels = [row.shown_label for row in table.rows]
     assert labels == [
-        "NoAdapt", "NN (published, Long et al. 2013)", "JDA", "JDA (published, Long et al. 2013)"
+        "NoAdapt", "NN (published, Long et al. 2013)", "JDA", f"JDA (published, Long et al. 2013) {DAGGER}"
     ]
     (jda,) = reference.find_references(dataset, "JDA")
     published = table.rows[3]
     assert [c.mean for c in published.cells[:2]] == [jda.accuracy["C→A"], jda.accuracy["D→W"]]
     assert published.cells[2].mean == pytest.approx((jda.accuracy["C→A"] + jda.accuracy["D→W"]) / 2)
     assert all(c.std is None for c in published.cells)
-    assert "Long" in " ".join(footnote(records))
+    # the baseline has nothing to tune; the JDA paper tuned on the target labels
+    assert (table.rows[1].selection, table.rows[1].target_labels) == ("none", False)
+    assert (published.selection, published.target_labels) == ("oracle-target", True)
+    notes = footnote(records)
+    assert DAGGER_NOTE in notes
+    jda_note = next(n for n in notes if n.startswith("JDA (published"))
+    assert "Long" in jda_note and "Selection: oracle-target" in jda_note and "best result" in jda_note
     assert len(accuracy_table(records, published=False).rows) == 2
+    # published numbers are accuracies: other metrics get no published rows
+    assert len(metric_table(records, "macro_f1").rows) == 2
+
+
+def test_every_reference_states_its_selection():
+    for ref in reference.REFERENCES:
+        assert ref.selection in reference.REFERENCE_SELECTIONS
+        assert ref.uses_target_labels == (ref.selection == "oracle-target")
+    with pytest.raises(ValueError, match="selection must be one of"):
+        dataclasses.replace(reference.REFERENCES[0], selection="tuned")
 
 
 def test_two_classifiers_get_two_rows():
@@ -272,26 +471,39 @@ def test_records_of_two_data_sets_are_refused():
         render([_record("M", "A→B", 0, 0.5), _record("M", "A→B", 0, 0.5, dataset="e")])
 
 
-def test_csv_is_well_formed_and_numeric():
+def test_csv_is_well_formed_numeric_and_says_which_rows_used_target_labels():
     rows = list(csv.reader(io.StringIO(to_csv(accuracy_table(HAND)))))
-    assert rows[0] == ["Method", "A→B", "A→B std", "B→A", "B→A std", "Avg", "Avg std"]
-    assert all(len(row) == 7 for row in rows)
+    assert rows[0] == ["Method", "Selection", "Target labels used", "A→B", "A→B std", "B→A", "B→A std",
+                       "Avg", "Avg std"]
+    assert all(len(row) == 9 for row in rows)
     m = dict(zip(rows[0], rows[1]))
     assert float(m["A→B"]) == pytest.approx(60.0) and float(m["Avg std"]) == pytest.approx(10.0)
+    assert (m["Selection"], m["Target labels used"]) == ("fixed", "no")
     k = dict(zip(rows[0], rows[2]))
+    assert k["Method"] == "K" and k["Target labels used"] == "yes"  # the mark is a column, not in the name
     assert k["A→B std"] == "" and k["B→A"] == ""
+    # a comma or quote in a method name stays inside its field
+    tricky = to_csv(accuracy_table([_record('OT, "v2"', "A→B", 0, 0.5)]))
+    assert list(csv.reader(io.StringIO(tricky)))[1][0] == 'OT, "v2"'
+
+
+def test_markdown_escapes_pipes_in_labels():
+    text = to_markdown(accuracy_table([_record("a|b", "A→B", 0, 0.5)]))
+    assert r"a\|b" in text
+    assert all(len(re.findall(r"(?<!\\)\|", line)) == 5 for line in text.splitlines()[2:])
 
 
 def test_latex_is_well_formed_and_escaped():
     records = HAND + [_record("OT_x&y", "A→B", 0, 0.5)]
-    text = to_latex(accuracy_table(records), note="50% of runs on x_86")
+    text = to_latex(accuracy_table(records), note="50% of runs on x_86 " + DAGGER)
     assert text.count(r"\begin{table}") == text.count(r"\end{table}") == 1
-    assert text.count(r"\begin{tabular}{lrrr}") == 1 and r"\end{tabular}" in text
+    assert text.count(r"\begin{tabular}{llrrr}") == 1 and r"\end{tabular}" in text
     body = text[text.index(r"\toprule"):text.index(r"\bottomrule")]
     rows = [line for line in body.splitlines() if line.endswith(r"\\")]
-    assert len(rows) == 4 and all(len(re.findall(r"(?<!\\)&", row)) == 3 for row in rows)
+    assert len(rows) == 4 and all(len(re.findall(r"(?<!\\)&", row)) == 4 for row in rows)
     assert r"OT\_x\&y" in text and r"A$\rightarrow$B" in text and r"$\pm$" in text
-    assert r"50\% of runs on x\_86" in text
-    assert "→" not in text and "±" not in text
+    assert r"K $^\dagger$ & oracle-target" in text and r"oracle\-target" not in text
+    assert r"50\% of runs on x\_86 $^\dagger$" in text
+    assert "→" not in text and "±" not in text and DAGGER not in text
     # every brace opened is closed
     assert text.replace(r"\{", "").count("{") == text.replace(r"\}", "").count("}")
