@@ -15,8 +15,15 @@ MODULES = [
     "domadapt",
     "domadapt.discrepancy",
     "domadapt.kernels",
+    "domadapt.feature",
+    "domadapt.instance",
     "domadapt.datasets",
     "domadapt.bench",
+    "domadapt.evaluation",
+    "domadapt.plot",
+    "domadapt.deep",
+    "domadapt.model",
+    "domadapt.relation",
 ]
 
 

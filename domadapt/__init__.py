@@ -8,7 +8,11 @@ or CUDA; outputs come back in the same type.
 
 from ._config import config_context, get_config, set_config
 from .base import Adapter, DAPipeline, make_da_pipeline
+from .deep import DeepAdapter
 from .feature import CORAL, JDA, TCA, OTMapping, SubspaceAlignment
+from .instance import KLIEP, KMM, ULSIF, DiscriminativeWeighting, NearestNeighborWeighting, RuLSIF
+from .model import FineTuning
+from .relation import RelationalDistillation
 
 __version__ = "0.1.0"
 
@@ -16,10 +20,19 @@ __all__ = [
     "Adapter",
     "CORAL",
     "DAPipeline",
+    "DeepAdapter",
+    "DiscriminativeWeighting",
+    "FineTuning",
     "JDA",
+    "KLIEP",
+    "KMM",
+    "NearestNeighborWeighting",
     "OTMapping",
+    "RelationalDistillation",
+    "RuLSIF",
     "SubspaceAlignment",
     "TCA",
+    "ULSIF",
     "make_da_pipeline",
     "config_context",
     "get_config",

@@ -63,7 +63,8 @@ class Adapter(BaseEstimator):
         :func:`domadapt.set_config`, ``discrepancy_before`` / ``discrepancy_after``: squared MMD
         (Gaussian kernel, median heuristic) and CORAL distance between the domains in the input
         space and in the adapted space, on at most ``report_max_samples`` rows per domain (NaN
-        when a domain has a single row).
+        when a domain has a single row). After an instance-based adapter the "after" MMD² is
+        weighted by ``sample_weight_``.
     """
 
     #: whether ``_fit`` needs discrete source labels (class-conditional methods)
@@ -132,7 +133,8 @@ class Adapter(BaseEstimator):
         _sync(device)
         report["fit_time_s"] = time.perf_counter() - start
         if measure:
-            report["discrepancy_after"] = _measure(Zs, Zt, self._report_seed())
+            weight = getattr(self, "sample_weight_", None)
+            report["discrepancy_after"] = _measure(Zs, Zt, self._report_seed(), weight)
         start = time.perf_counter()
         self._fit_estimator(Zs, y_np, Zt, yt_np)
         report["estimator_fit_time_s"] = time.perf_counter() - start
@@ -313,22 +315,35 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _measure(Zs: torch.Tensor, Zt: torch.Tensor, seed: int) -> dict[str, float]:
-    """Discrepancy between two domains on at most ``report_max_samples`` seeded rows each."""
+def _measure(
+    Zs: torch.Tensor, Zt: torch.Tensor, seed: int, weight: torch.Tensor | None = None
+) -> dict[str, float]:
+    """Discrepancy between two domains on at most ``report_max_samples`` seeded rows each.
+
+    With source importance ``weight`` (instance-based adapters), ``mmd2`` is the weighted MMD²
+    the adapter minimises; the CORAL distance stays unweighted (its value is the same before and
+    after re-weighting, the features being unchanged).
+    """
     from .discrepancy import coral_distance, mmd2
 
     cap = int(get_config()["report_max_samples"])
     gen = torch.Generator().manual_seed(seed)
 
-    def sub(Z: torch.Tensor) -> torch.Tensor:
-        if Z.shape[0] <= cap:
-            return Z
-        return Z[torch.randperm(Z.shape[0], generator=gen)[:cap].to(Z.device)]
+    def rows(n: int) -> torch.Tensor | None:
+        return None if n <= cap else torch.randperm(n, generator=gen)[:cap]
 
-    a, b = sub(Zs.detach()), sub(Zt.detach())
+    i, j = rows(Zs.shape[0]), rows(Zt.shape[0])
+    a = Zs.detach() if i is None else Zs.detach()[i.to(Zs.device)]
+    b = Zt.detach() if j is None else Zt.detach()[j.to(Zt.device)]
     if min(a.shape[0], b.shape[0]) < 2:  # the estimators need two rows per domain
         return {"mmd2": float("nan"), "coral": float("nan")}
-    return {"mmd2": float(mmd2(a, b)), "coral": float(coral_distance(a, b))}
+    w = None
+    if weight is not None:
+        w = weight.detach().to(device=a.device, dtype=a.dtype)
+        w = w if i is None else w[i.to(w.device)]
+        if not bool(w.sum() > 0):  # every kept row weighs 0: no weighted estimate
+            return {"mmd2": float("nan"), "coral": float(coral_distance(a, b))}
+    return {"mmd2": float(mmd2(a, b, weights=w)), "coral": float(coral_distance(a, b))}
 
 
 class DAPipeline(BaseEstimator):
