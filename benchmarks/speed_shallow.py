@@ -606,14 +606,27 @@ def _other(results: Iterable[SideResult]) -> str:
     return "—" if not runs else f"{max(r['other_cores'] for r in runs):.2f}"
 
 
-def table_rows(rows: list[Row]) -> list[str]:
-    """Markdown lines of the main table, one line per (comparison, counterpart, n, d)."""
+def _accuracy_cells(ours: SideResult, theirs: SideResult | None) -> list[str]:
+    return [_acc(ours.accuracy), "—" if theirs is None else _acc(theirs.accuracy)]
+
+
+def table_rows(
+    rows: list[Row],
+    quality: tuple[list[str], Callable[[SideResult, SideResult | None], list[str]]] = (
+        ["acc ours", "acc theirs"], _accuracy_cells),
+) -> list[str]:
+    """Markdown lines of the main table, one line per (comparison, counterpart, n, d).
+
+    ``quality``: the headers of the columns that judge the results (default: target accuracy of
+    each side) and the function giving their cells for ``(ours, theirs or None)``.
+    """
+    headers, cells = quality
     lines = [
         "| method | n | d | counterpart | ours (s) | of which checks + report (s) | theirs (s) | "
-        "theirs/ours | acc ours | acc theirs | runs ours/theirs | load 1-min | "
+        f"theirs/ours | {' | '.join(headers)} | runs ours/theirs | load 1-min | "
         "other CPU (cores) | note |",
-        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | :---: | :---: "
-        "| ---: | --- |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | " + "---: | " * len(headers)
+        + ":---: | :---: | ---: | --- |",
     ]
     for row in rows:
         pairs = [(row.ours, t) for t in row.theirs] or [(row.ours, None)]
@@ -623,16 +636,14 @@ def table_rows(rows: list[Row]) -> list[str]:
             notes += sorted({w.split(":")[0] for r in both for run in r.runs
                              for w in run["warnings"]})
             if theirs is None:
-                name, t_time, ratio, t_acc, t_runs = "none", "—", "—", "—", "—"
+                name, t_time, ratio, t_runs = "none", "—", "—", "—"
             else:
                 name = f"{theirs.side.library} {theirs.side.cls}"
-                t_time, ratio = theirs.time_text(), _ratio(ours, theirs)
-                t_acc, t_runs = _acc(theirs.accuracy), str(len(theirs.runs))
+                t_time, ratio, t_runs = theirs.time_text(), _ratio(ours, theirs), str(len(theirs.runs))
             lines.append(
                 f"| {row.comparison.title} | {row.n} | {row.d} | {name} | {ours.time_text()} | "
-                f"{_seconds(ours.overhead)} | {t_time} | {ratio} | {_acc(ours.accuracy)} | "
-                f"{t_acc} | {len(ours.runs)}/{t_runs} | {_load(both)} | {_other(both)} | "
-                f"{', '.join(notes)} |"
+                f"{_seconds(ours.overhead)} | {t_time} | {ratio} | {' | '.join(cells(ours, theirs))} | "
+                f"{len(ours.runs)}/{t_runs} | {_load(both)} | {_other(both)} | {', '.join(notes)} |"
             )
     return lines
 
