@@ -18,6 +18,35 @@ def sym_power(C: torch.Tensor, power: float) -> torch.Tensor:
     return (V * w.pow(power)) @ V.T
 
 
+def ridge_covariance_power(X: torch.Tensor, reg: float, power: float) -> torch.Tensor:
+    """``(cov(X) + reg·I) ** power`` (d×d) for ``reg > 0``, exactly, by the cheaper route.
+
+    With ``n`` rows and ``d`` features, ``cov(X) = Xcᵀ Xc / (n − 1)`` has rank at most
+    ``n − 1``. When ``n < d`` its non-zero eigenpairs come from the ``n × n`` Gram matrix
+    ``G = Xc Xcᵀ / (n − 1) = V Λ Vᵀ`` — the same eigenvalues, with eigenvectors
+    ``U = Xcᵀ V (Λ (n − 1))^{-1/2}`` — and
+
+        (cov(X) + reg·I) ** p = reg**p · I + U ((Λ + reg)**p − reg**p) Uᵀ,
+
+    which costs ``O(n² d + n³ + d² n)`` instead of the ``O(d³)`` of a ``d × d`` decomposition.
+    Eigenvalues below ``n · eps · λ_max`` are rounding noise of zero ones and are left out (their
+    term is ``p · reg**(p−1) · λ``, below rounding as well). Otherwise the ``d × d`` matrix is
+    decomposed directly (:func:`sym_power`).
+    """
+    n, d = X.shape
+    eye = torch.eye(d, dtype=X.dtype, device=X.device)
+    if n >= d:
+        return sym_power(covariance(X) + reg * eye, power)
+    Xc = X - X.mean(dim=0, keepdim=True)
+    scale = max(n - 1, 1)
+    lam, V = torch.linalg.eigh(Xc @ Xc.T / scale)
+    keep = lam > n * torch.finfo(X.dtype).eps * lam[-1].clamp_min(torch.finfo(X.dtype).tiny)
+    lam, V = lam[keep], V[:, keep]
+    U = (Xc.T @ V) / torch.sqrt(lam * scale)
+    middle = (lam + reg).pow(power) - reg**power
+    return reg**power * eye + (U * middle) @ U.T
+
+
 def generalized_eigh(
     A: torch.Tensor, B: torch.Tensor, k: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:

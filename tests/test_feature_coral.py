@@ -81,3 +81,26 @@ def test_invalid_reg(shifted, reg):
     Xs, Xt = shifted
     with pytest.raises(ValueError, match="reg"):
         CORAL(reg=reg).fit(Xs, np.arange(400) % 2, Xt)
+
+
+@pytest.mark.parametrize("power", [-0.5, 0.5])
+def test_gram_route_for_fewer_rows_than_features_is_the_dense_power(power):
+    """n < d: the n x n Gram route gives the d x d decomposition's matrix power."""
+    from domadapt._linalg import covariance, ridge_covariance_power, sym_power
+
+    rng = np.random.default_rng(3)
+    X = torch.as_tensor(rng.normal(size=(30, 80)) * np.linspace(3.0, 0.2, 80) + 1.0)
+    dense = sym_power(covariance(X) + 0.7 * torch.eye(80, dtype=X.dtype), power)
+    np.testing.assert_allclose(ridge_covariance_power(X, 0.7, power), dense, rtol=1e-9, atol=1e-11)
+
+
+def test_wide_domains_still_meet_the_closed_form():
+    """DeCAF-like shapes (fewer rows than features): the CORAL invariant holds exactly."""
+    rng = np.random.default_rng(4)
+    Xs = rng.normal(size=(40, 120))
+    Xt = rng.normal(size=(55, 120)) @ np.diag(np.linspace(2.0, 0.5, 120)) + 0.3
+    reg = 1.0
+    A = CORAL(reg=reg).fit(Xs, np.arange(40) % 2, Xt).A_.numpy()
+    Cs = np.cov(Xs, rowvar=False) + reg * np.eye(120)
+    Ct = np.cov(Xt, rowvar=False) + reg * np.eye(120)
+    np.testing.assert_allclose(A.T @ Cs @ A, Ct, rtol=1e-8, atol=1e-9)  # Aᵀ C_s A = C_t

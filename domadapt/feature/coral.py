@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from .._linalg import covariance, sym_power
+from .._linalg import ridge_covariance_power
 from ..base import Adapter
 
 
@@ -23,6 +23,11 @@ class CORAL(Adapter):
     i.e. the target's covariance up to the regulariser. As in the paper the map is linear and
     applied to the raw (uncentred) source; standardise the features first (e.g. with
     ``make_da_pipeline(StandardScaler(), CORAL(), ...)``) as the paper does.
+
+    A domain with fewer rows than features (DeCAF or ResNet features of a small domain) has a
+    covariance of rank below ``d``; its regularised power is then computed exactly from the
+    ``n × n`` Gram matrix (:func:`domadapt._linalg.ridge_covariance_power`), at
+    ``O(n² d + n d²)`` instead of the ``O(d³)`` of a ``d × d`` eigendecomposition.
 
     Parameters
     ----------
@@ -53,10 +58,8 @@ class CORAL(Adapter):
             raise ValueError(f"reg must be a positive number, got {self.reg!r}")
 
     def _fit(self, Xs: torch.Tensor, ys: torch.Tensor, Xt: torch.Tensor, yt: Any) -> None:
-        eye = torch.eye(Xs.shape[1], dtype=Xs.dtype, device=Xs.device)
-        Cs = covariance(Xs) + self.reg * eye
-        Ct = covariance(Xt) + self.reg * eye
-        self.A_ = sym_power(Cs, -0.5) @ sym_power(Ct, 0.5)
+        reg = float(self.reg)
+        self.A_ = ridge_covariance_power(Xs, reg, -0.5) @ ridge_covariance_power(Xt, reg, 0.5)
 
     def _transform(self, X: torch.Tensor, domain: str) -> torch.Tensor:
         if domain == "target":
