@@ -42,7 +42,8 @@ class Adapter(BaseEstimator):
         tensors; ``ys`` the source labels as an int64 tensor of codes ``0..C-1`` for
         classification (``self.classes_`` holds the original labels) or a float tensor for
         regression; ``yt`` the same for target labels with ``-1`` where unknown, or None.
-        Fitted attributes end in ``_``. Instance-based adapters set ``sample_weight_``.
+        Fitted attributes end in ``_``. Instance-based adapters set ``sample_weight_`` (a
+        tensor; ``fit`` hands it back in the type of ``X`` once the estimator is fitted).
     ``_transform(self, X, domain) -> Tensor``
         Map ``X`` (a tensor on any device, in the dtype to compute in) of ``domain``
         ("source" or "target") into the adapted space.
@@ -139,6 +140,8 @@ class Adapter(BaseEstimator):
         self._fit_estimator(Zs, y_np, Zt, yt_np)
         report["estimator_fit_time_s"] = time.perf_counter() - start
         self.report_ = report
+        if getattr(self, "sample_weight_", None) is not None:  # in the caller's type, like X
+            self.sample_weight_ = to_output(self.sample_weight_, origin_of(X))
         return self
 
     def fit_transform(

@@ -453,7 +453,8 @@ class DeepAdapter(Adapter):
         history: dict[str, list[float]] = {}
         best: dict[str, Any] | None = None
         start_epoch, iteration = 0, 0
-        signature = self._signature(source, target, shape)
+        # the fingerprint hashes every weight of a module network: only when checkpointing
+        signature = None if ckpt_path is None else self._signature(source, target, shape)
         if ckpt is not None:
             _check_signature(ckpt, signature, ckpt_path)
             start_epoch, iteration = int(ckpt["epoch"]), int(ckpt["iteration"])

@@ -15,7 +15,8 @@ class WeightingAdapter(Adapter):
     An instance-based adapter leaves the features as they are and learns a non-negative weight
     per source row, approximating the density ratio ``p_target(x) / p_source(x)`` so that the
     weighted source sample looks like the target. ``fit`` stores the weights of the fitted source
-    rows in ``sample_weight_``; the attached estimator, and the final estimator of a
+    rows in ``sample_weight_`` (in the type of ``X``: a numpy array, or a tensor on ``X``'s
+    device); the attached estimator, and the final estimator of a
     :func:`~domadapt.make_da_pipeline`, is fitted with them (``sample_weight=``), or fitting fails
     with a ``TypeError`` when the estimator cannot take weights. The ``report_`` compares the
     plain MMD² before with the weighted MMD² after.
@@ -37,22 +38,6 @@ class WeightingAdapter(Adapter):
             )
         self.fit_dtype_ = Xs.dtype
         self.sample_weight_ = w
-
-    def fit(
-        self,
-        X: ArrayLike,
-        y: ArrayLike,
-        X_target: ArrayLike,
-        y_target: ArrayLike | None = None,
-    ) -> "WeightingAdapter":
-        """Learn the source weights, then fit the estimator (if any) with them.
-
-        Same arguments as :meth:`domadapt.Adapter.fit`. ``sample_weight_`` comes back in the
-        type of ``X``: a numpy array, or a tensor on ``X``'s device.
-        """
-        super().fit(X, y, X_target, y_target)
-        self.sample_weight_ = to_output(self.sample_weight_, origin_of(check_array(X, "X")))
-        return self
 
     def _transform(self, X: torch.Tensor, domain: str) -> torch.Tensor:
         return X
