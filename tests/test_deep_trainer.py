@@ -258,6 +258,7 @@ if __name__ == "__main__":
     assert torch.equal(parts[0], parts[1])
     if dist.get_rank() == 0:
         torch.save({"state": a.network_.state_dict(), "history": a.history_}, sys.argv[1])
+    dist.barrier()  # leave together: tearing down Gloo while the peer still works can abort it
     dist.destroy_process_group()
 '''
 
