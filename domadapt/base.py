@@ -124,18 +124,19 @@ class Adapter(BaseEstimator):
             "n_target": int(Xt.shape[0]),
             "n_features_in": self.n_features_in_,
         }
-        measure = get_config()["report_discrepancy"]
-        if measure:
-            report["discrepancy_before"] = _measure(Xs, Xt, self._report_seed())
         start = time.perf_counter()
         self._fit(Xs, ys, Xt, yt)
         Zs = self._transform(Xs, "source")
         Zt = self._transform(Xt, "target")
         _sync(device)
         report["fit_time_s"] = time.perf_counter() - start
-        if measure:
-            weight = getattr(self, "sample_weight_", None)
-            report["discrepancy_after"] = _measure(Zs, Zt, self._report_seed(), weight)
+        if get_config()["report_discrepancy"]:
+            seed, weight = self._report_seed(), getattr(self, "sample_weight_", None)
+            if Zs is Xs and Zt is Xt:  # features unchanged (re-weighting): one pass for both
+                before, after = _measures(Xs, Xt, seed, [None, weight])
+            else:
+                before, after = _measure(Xs, Xt, seed), _measure(Zs, Zt, seed, weight)
+            report["discrepancy_before"], report["discrepancy_after"] = before, after
         start = time.perf_counter()
         self._fit_estimator(Zs, y_np, Zt, yt_np)
         report["estimator_fit_time_s"] = time.perf_counter() - start
@@ -327,9 +328,23 @@ def _measure(
     the adapter minimises; the CORAL distance stays unweighted (its value is the same before and
     after re-weighting, the features being unchanged).
     """
-    from .discrepancy import coral_distance, mmd2
+    return _measures(Zs, Zt, seed, [weight])[0]
 
-    cap = int(get_config()["report_max_samples"])
+
+def _measures(
+    Zs: torch.Tensor, Zt: torch.Tensor, seed: int, weights: list[torch.Tensor | None]
+) -> list[dict[str, float]]:
+    """:func:`_measure` for several source weightings of the same rows (one pass over the data).
+
+    On the report's usual sizes (both subsamples together within two chunks) the measures come
+    from one Gram matrix of the pooled rows (:func:`domadapt.discrepancy._mmd2_and_coral`);
+    larger caps fall back to the chunked :func:`~domadapt.discrepancy.mmd2` and
+    :func:`~domadapt.discrepancy.coral_distance`.
+    """
+    from .discrepancy import _mmd2_and_coral, coral_distance, mmd2
+
+    config = get_config()
+    cap = int(config["report_max_samples"])
     gen = torch.Generator().manual_seed(seed)
 
     def rows(n: int) -> torch.Tensor | None:
@@ -339,14 +354,28 @@ def _measure(
     a = Zs.detach() if i is None else Zs.detach()[i.to(Zs.device)]
     b = Zt.detach() if j is None else Zt.detach()[j.to(Zt.device)]
     if min(a.shape[0], b.shape[0]) < 2:  # the estimators need two rows per domain
-        return {"mmd2": float("nan"), "coral": float("nan")}
-    w = None
-    if weight is not None:
+        return [{"mmd2": float("nan"), "coral": float("nan")} for _ in weights]
+    kept = []  # normalised weights of the kept rows; None: uniform; False: no weighted estimate
+    for weight in weights:
+        if weight is None:
+            kept.append(None)
+            continue
         w = weight.detach().to(device=a.device, dtype=a.dtype)
         w = w if i is None else w[i.to(w.device)]
-        if not bool(w.sum() > 0):  # every kept row weighs 0: no weighted estimate
-            return {"mmd2": float("nan"), "coral": float(coral_distance(a, b))}
-    return {"mmd2": float(mmd2(a, b, weights=w)), "coral": float(coral_distance(a, b))}
+        w = w / w.sum()
+        # the unbiased estimator needs two rows with positive weight
+        kept.append(w if bool((w * w).sum() < 1.0 - torch.finfo(w.dtype).eps) else False)
+    usable = [w for w in kept if w is not False]
+    if a.shape[0] + b.shape[0] <= 2 * int(config["chunk_size"]):
+        values, coral = _mmd2_and_coral(a, b, usable, seed)
+    else:
+        values = [mmd2(a, b, weights=w, random_state=seed) for w in usable]
+        coral = coral_distance(a, b)
+    values = iter(values)
+    return [
+        {"mmd2": float("nan") if w is False else float(next(values)), "coral": float(coral)}
+        for w in kept
+    ]
 
 
 class DAPipeline(BaseEstimator):

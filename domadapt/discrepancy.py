@@ -37,12 +37,16 @@ from ._array import ArrayLike, compute_dtype, is_tensor, scalar_output, to_numpy
 from ._config import get_config
 from ._validation import check_array, check_same_device, check_same_features, seed_from
 from .kernels import (
+    MEDIAN_MAX_SAMPLES,
     KernelFn,
     gaussian_kernel,
     joint_gaussian_kernel,
     kernel_sum,
     median_sq_distance,
+    median_subsample,
+    pair_median,
     sq_euclidean,
+    upper_pairs,
 )
 
 __all__ = [
@@ -474,6 +478,75 @@ def _coral(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     Yc = Y - Y.mean(dim=0, keepdim=True)
     diff = Xc.T @ Xc / (n - 1) - Yc.T @ Yc / (m - 1)
     return (diff * diff).sum() / (4.0 * d * d)
+
+
+def _mmd2_and_coral(
+    X: torch.Tensor, Y: torch.Tensor, weights: Sequence[torch.Tensor | None], seed: int
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Default-setting :func:`mmd2` (once per weight vector) and :func:`coral_distance` at once.
+
+    For two checked tensors with at least two rows each, returns the unbiased Gaussian ``mmd2``
+    with the median-heuristic bandwidth (drawn with ``seed``) for each entry of ``weights``
+    (normalised source weights, None for uniform) and the CORAL distance, equal to the public
+    functions up to rounding. Everything comes from the three Gram blocks ``G_XX, G_YY, G_XY``
+    of the rows shifted by their pooled mean, at ``O((n + m)² d)`` time and ``O((n + m)²)``
+    memory, which suits the discrepancy report's few thousand rows:
+
+    - the CORAL distance through ``‖C_X − C_Y‖²_F = ‖G̃_XX‖²/(n−1)² + ‖G̃_YY‖²/(m−1)²
+      − 2‖G̃_XY‖²/((n−1)(m−1))``, where ``G̃ = H G H`` is a block centred per domain
+      (``tr(A_cᵀA_c B_cᵀB_c) = ‖A_c B_cᵀ‖²_F``) and ``‖H G H‖² = ‖G‖² − ‖G1‖²/q − ‖1ᵀG‖²/p
+      + (1ᵀG1)²/(pq)`` for a ``p × q`` block, summed in float64; no ``d × d`` covariance;
+    - the squared distances ``G_ii + G_jj − 2 G_ij``, whose median over the pairs of the
+      heuristic's subsample is the bandwidth, and the kernel sums of the three blocks.
+    """
+    n, m, d = X.shape[0], Y.shape[0], X.shape[1]
+    f64 = torch.float64
+    shift = (X.sum(dim=0) + Y.sum(dim=0)).detach() / (n + m)
+    Zx, Zy = X.detach() - shift, Y.detach() - shift
+    sqx, sqy = (Zx * Zx).sum(dim=1), (Zy * Zy).sum(dim=1)
+    blocks, coral = {}, torch.zeros((), dtype=f64, device=X.device)
+    for key, A, B, sa, sb, scale in (
+        ("xx", Zx, Zx, sqx, sqx, 1.0 / (n - 1) ** 2),
+        ("yy", Zy, Zy, sqy, sqy, 1.0 / (m - 1) ** 2),
+        ("xy", Zx, Zy, sqx, sqy, -2.0 / ((n - 1) * (m - 1))),
+    ):
+        G = A @ B.T
+        p, q = G.shape
+        total = G.sum(dtype=f64)
+        centred = (
+            torch.linalg.vector_norm(G, dtype=f64) ** 2
+            - (G.sum(dim=1, dtype=f64) ** 2).sum() / q
+            - (G.sum(dim=0, dtype=f64) ** 2).sum() / p
+            + total * total / (p * q)
+        )
+        coral = coral + scale * centred
+        blocks[key] = G.mul_(-2.0).add_(sa[:, None]).add_(sb[None, :]).clamp_min_(0.0)
+    coral = coral / (4.0 * d * d)
+
+    idx = median_subsample(n + m, MEDIAN_MAX_SAMPLES, seed)
+    if idx is None:
+        ix, iy = torch.arange(n, device=X.device), torch.arange(m, device=X.device)
+    else:
+        idx = idx.to(X.device)
+        ix, iy = idx[idx < n], idx[idx >= n] - n
+    sigma2 = pair_median(torch.cat([
+        upper_pairs(blocks["xx"][ix][:, ix]),
+        upper_pairs(blocks["yy"][iy][:, iy]),
+        blocks["xy"][ix][:, iy].reshape(-1),
+    ]))
+    Kxx, Kyy, Kxy = (blocks[k].mul_(-0.5 / sigma2).exp_() for k in ("xx", "yy", "xy"))
+    kyy = (Kyy.sum(dtype=f64) - Kyy.diagonal().sum(dtype=f64)) / (m * (m - 1))
+    values = []
+    for w in weights:
+        if w is None:
+            kxx = (Kxx.sum(dtype=f64) - Kxx.diagonal().sum(dtype=f64)) / (n * (n - 1))
+            kxy = Kxy.sum(dtype=f64) / (n * m)
+        else:
+            w64 = w.to(f64)
+            kxx = (w @ Kxx @ w).to(f64) - (w64 * w64 * Kxx.diagonal()).sum()
+            kxx, kxy = kxx / (1.0 - (w64 * w64).sum()), (w @ Kxy).sum(dtype=f64) / m
+        values.append((kxx + kyy - 2.0 * kxy).to(X.dtype))
+    return values, coral.to(X.dtype)
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,6 +32,10 @@ __all__ = [
 ]
 
 
+#: rows of the pooled sample the median heuristic keeps by default
+MEDIAN_MAX_SAMPLES = 1000
+
+
 def sq_euclidean(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     """Pairwise squared Euclidean distances ``D[i, j] = ||x_i - y_j||^2``.
 
@@ -56,7 +60,7 @@ def median_sq_distance(
     X: torch.Tensor,
     Y: torch.Tensor | None = None,
     *,
-    max_samples: int = 1000,
+    max_samples: int = MEDIAN_MAX_SAMPLES,
     seed: int = 0,
 ) -> torch.Tensor:
     """Median of the squared distances between distinct points of the pooled sample.
@@ -95,16 +99,32 @@ def median_sq_distance(
     n, total = X.shape[0], X.shape[0] + Y.shape[0]
     if total < 2:
         raise ValueError("the median heuristic needs at least two points in the pooled sample")
-    if total > max_samples:  # draw the rows first: the pooled sample is never copied whole
-        gen = torch.Generator(device="cpu").manual_seed(int(seed))
-        idx = torch.randperm(total, generator=gen)[:max_samples]
+    idx = median_subsample(total, max_samples, seed)
+    if idx is not None:  # draw the rows first: the pooled sample is never copied whole
         Z = torch.cat([X[idx[idx < n].to(X.device)], Y[(idx[idx >= n] - n).to(Y.device)]])
     else:
         Z = torch.cat([X, Y])
     Z = Z - Z.mean(dim=0, keepdim=True)
-    D = sq_euclidean(Z, Z)
-    iu = torch.triu_indices(Z.shape[0], Z.shape[0], offset=1, device=Z.device)
-    values = D[iu[0], iu[1]]
+    return pair_median(upper_pairs(sq_euclidean(Z, Z)))
+
+
+def median_subsample(total: int, max_samples: int, seed: int) -> torch.Tensor | None:
+    """Rows of a pooled sample of ``total`` rows kept by :func:`median_sq_distance` (None: all).
+
+    ``max_samples`` indices drawn without replacement by a CPU generator seeded with ``seed``.
+    """
+    if total <= max_samples:
+        return None
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    return torch.randperm(total, generator=gen)[:max_samples]
+
+
+def pair_median(values: torch.Tensor) -> torch.Tensor:
+    """Median of the squared distances ``values`` of distinct pairs (1-D), with fallbacks.
+
+    The fallbacks of :func:`median_sq_distance` (mean of the positive values when the median
+    is 0, else 1.0) are chosen with ``torch.where``, so nothing is read back to the host.
+    """
     k = values.numel()
     # selection, not a full sort: the two middle order statistics (1-based for kthvalue)
     low = values.kthvalue((k - 1) // 2 + 1).values
@@ -114,6 +134,12 @@ def median_sq_distance(
     mean_positive = torch.where(positive, values, 0.0).sum() / count.clamp_min(1)
     fallback = torch.where(count > 0, mean_positive, torch.ones_like(median))
     return torch.where(median > 0, median, fallback)
+
+
+def upper_pairs(D: torch.Tensor) -> torch.Tensor:
+    """The entries above the diagonal of a square matrix, as a 1-D tensor."""
+    iu = torch.triu_indices(D.shape[0], D.shape[0], offset=1, device=D.device)
+    return D[iu[0], iu[1]]
 
 
 def gaussian_kernel(

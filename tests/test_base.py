@@ -119,3 +119,58 @@ def test_negative_strides_and_one_row_target(data):
     np.testing.assert_allclose(a.transform(Xs[::-1], domain="source"), a.transform(Xs.copy()[::-1].copy(), domain="source"))
     rep = CORAL().fit(Xs, ys, Xt[:1]).report_
     assert np.isnan(rep["discrepancy_before"]["mmd2"]) and np.isnan(rep["discrepancy_after"]["coral"])
+
+
+@pytest.mark.parametrize("sizes", [(300, 200, 5), (700, 900, 64), (40, 60, 500)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_fused_report_measures_equal_public_ones(sizes, dtype):
+    # the report's one-Gram route must give mmd2 (plain and weighted) and coral_distance;
+    # (700, 900) pools more rows than the median heuristic keeps, so its subsample is exercised
+    from domadapt.discrepancy import _mmd2_and_coral, coral_distance, mmd2
+
+    n, m, d = sizes
+    gen = torch.Generator().manual_seed(1)
+    a = torch.randn(n, d, generator=gen, dtype=dtype)
+    b = 1.3 * torch.randn(m, d, generator=gen, dtype=dtype) + 0.4
+    w = torch.rand(n, generator=gen, dtype=dtype) ** 3
+    w = w / w.sum()
+    (plain, weighted), coral = _mmd2_and_coral(a, b, [None, w], seed=3)
+    tol = dict(rel=1e-9, abs=1e-12) if dtype == torch.float64 else dict(rel=1e-4, abs=1e-6)
+    assert float(plain) == pytest.approx(float(mmd2(a, b, random_state=3)), **tol)
+    assert float(weighted) == pytest.approx(float(mmd2(a, b, weights=w, random_state=3)), **tol)
+    assert float(coral) == pytest.approx(float(coral_distance(a, b)), **tol)
+    assert float(weighted) != pytest.approx(float(plain), rel=1e-3)
+
+
+def test_report_equals_measures_on_its_subsample():
+    # the report draws report_max_samples rows per domain with the adapter's seed; on the
+    # fused route and on the chunked fallback it must equal the public measures on those rows
+    from domadapt.base import _measures
+    from domadapt.discrepancy import coral_distance, mmd2
+
+    gen = torch.Generator().manual_seed(0)
+    Xs = torch.randn(500, 8, generator=gen, dtype=torch.float64)
+    Xt = torch.randn(400, 8, generator=gen, dtype=torch.float64) + 0.5
+    w = torch.rand(500, generator=gen, dtype=torch.float64)
+    with config_context(report_max_samples=300):
+        g = torch.Generator().manual_seed(7)
+        i, j = torch.randperm(500, generator=g)[:300], torch.randperm(400, generator=g)[:300]
+        fused = _measures(Xs, Xt, 7, [None, w])
+        with config_context(chunk_size=100):  # 600 pooled rows > 2 chunks: chunked route
+            chunked = _measures(Xs, Xt, 7, [None, w])
+    a, b = Xs[i], Xt[j]
+    expected = [mmd2(a, b, random_state=7), mmd2(a, b, weights=w[i], random_state=7)]
+    for got in (fused, chunked):
+        for entry, value in zip(got, expected):
+            assert entry["mmd2"] == pytest.approx(float(value), rel=1e-9)
+            assert entry["coral"] == pytest.approx(float(coral_distance(a, b)), rel=1e-9)
+
+
+def test_report_of_weights_on_one_row_is_nan():
+    from domadapt.base import _measures
+
+    X = torch.randn(50, 3, dtype=torch.float64)
+    w = torch.zeros(50, dtype=torch.float64)
+    w[4] = 1.0
+    plain, one = _measures(X, X + 1.0, 0, [None, w])
+    assert np.isfinite(plain["mmd2"]) and np.isnan(one["mmd2"]) and one["coral"] == plain["coral"]
