@@ -2,18 +2,54 @@
 
 from __future__ import annotations
 
+import scipy.linalg
 import torch
+
+
+def _lapack_ready(A: torch.Tensor) -> bool:
+    """Whether ``A`` can go to scipy's BLAS/LAPACK: a CPU float tensor outside autograd."""
+    return (
+        A.device.type == "cpu"
+        and A.dtype in (torch.float32, torch.float64)
+        and not (torch.is_grad_enabled() and A.requires_grad)
+    )
+
+
+def scatter(Xc: torch.Tensor) -> torch.Tensor:
+    """``Xcᵀ Xc`` (d×d, symmetric).
+
+    On the CPU this is one BLAS ``syrk`` (scipy's), which computes one triangle: half the
+    multiply-adds of the general product that ``Xc.T @ Xc`` runs; elsewhere the matrix product.
+    """
+    if not _lapack_ready(Xc):
+        return Xc.T @ Xc
+    syrk = scipy.linalg.blas.dsyrk if Xc.dtype == torch.float64 else scipy.linalg.blas.ssyrk
+    # the C-ordered (n, d) rows are the Fortran-ordered (d, n) matrix Xcᵀ: no copy
+    upper = torch.from_numpy(syrk(1.0, Xc.contiguous().numpy().T))
+    return upper.triu() + upper.triu(1).T
+
+
+def eigh(C: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues (ascending) and eigenvectors of a symmetric matrix.
+
+    On the CPU, LAPACK's divide-and-conquer ``syevd`` through scipy (the build scipy ships
+    measured faster on our 2-core test machine than the one bundled with torch:
+    ``benchmarks/speed_shallow_coral_sa.md``); elsewhere :func:`torch.linalg.eigh`.
+    """
+    if not _lapack_ready(C):
+        return torch.linalg.eigh(C)
+    w, V = scipy.linalg.eigh(C.numpy(), driver="evd", check_finite=False)
+    return torch.from_numpy(w), torch.from_numpy(V)
 
 
 def covariance(X: torch.Tensor) -> torch.Tensor:
     """Unbiased covariance of the rows of ``X`` (d×d)."""
-    Xc = X - X.mean(dim=0, keepdim=True)
-    return Xc.T @ Xc / max(X.shape[0] - 1, 1)
+    return scatter(X - X.mean(dim=0, keepdim=True)) / max(X.shape[0] - 1, 1)
 
 
 def sym_power(C: torch.Tensor, power: float) -> torch.Tensor:
     """``C ** power`` for a symmetric positive-definite ``C`` through its eigendecomposition."""
-    w, V = torch.linalg.eigh(C)
+    w, V = eigh(C)
     w = w.clamp_min(torch.finfo(C.dtype).tiny)
     return (V * w.pow(power)) @ V.T
 
@@ -39,7 +75,7 @@ def ridge_covariance_power(X: torch.Tensor, reg: float, power: float) -> torch.T
         return sym_power(covariance(X) + reg * eye, power)
     Xc = X - X.mean(dim=0, keepdim=True)
     scale = max(n - 1, 1)
-    lam, V = torch.linalg.eigh(Xc @ Xc.T / scale)
+    lam, V = eigh(Xc @ Xc.T / scale)
     keep = lam > n * torch.finfo(X.dtype).eps * lam[-1].clamp_min(torch.finfo(X.dtype).tiny)
     lam, V = lam[keep], V[:, keep]
     U = (Xc.T @ V) / torch.sqrt(lam * scale)
