@@ -495,7 +495,8 @@ def _mmd2_and_coral(
     - the CORAL distance through ``‖C_X − C_Y‖²_F = ‖G̃_XX‖²/(n−1)² + ‖G̃_YY‖²/(m−1)²
       − 2‖G̃_XY‖²/((n−1)(m−1))``, where ``G̃ = H G H`` is a block centred per domain
       (``tr(A_cᵀA_c B_cᵀB_c) = ‖A_c B_cᵀ‖²_F``) and ``‖H G H‖² = ‖G‖² − ‖G1‖²/q − ‖1ᵀG‖²/p
-      + (1ᵀG1)²/(pq)`` for a ``p × q`` block, summed in float64; no ``d × d`` covariance;
+      + (1ᵀG1)²/(pq)`` for a ``p × q`` block ``G = ABᵀ``, with ``G1 = A(Bᵀ1)`` taken from the
+      rows, summed in float64; no ``d × d`` covariance;
     - the squared distances ``G_ii + G_jj − 2 G_ij``, whose median over the pairs of the
       heuristic's subsample is the bandwidth, and the kernel sums of the three blocks.
     """
@@ -512,11 +513,12 @@ def _mmd2_and_coral(
     ):
         G = A @ B.T
         p, q = G.shape
-        total = G.sum(dtype=f64)
+        a_sum, b_sum = A.sum(dim=0), B.sum(dim=0)  # G1 = A(Bᵀ1), 1ᵀG = (1ᵀA)Bᵀ: no pass over G
+        total = (a_sum @ b_sum).to(f64)
         centred = (
             torch.linalg.vector_norm(G, dtype=f64) ** 2
-            - (G.sum(dim=1, dtype=f64) ** 2).sum() / q
-            - (G.sum(dim=0, dtype=f64) ** 2).sum() / p
+            - ((A @ b_sum).to(f64) ** 2).sum() / q
+            - ((B @ a_sum).to(f64) ** 2).sum() / p
             + total * total / (p * q)
         )
         coral = coral + scale * centred
