@@ -479,6 +479,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="write the Markdown here too")
     parser.add_argument("--json", type=Path, help="write every run's raw record here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.set_defaults(dtype="float64")  # the setting; the shared payload carries it
     return parser.parse_args(argv)
 
 

@@ -110,9 +110,15 @@ def save_task(folder: Path, n: int, d: int, seed: int) -> Path:
     return prefix
 
 
-def load_task(prefix: str, rows: int | None = None) -> tuple[np.ndarray, ...]:
-    """Load the arrays saved by :func:`save_task`, optionally only the first ``rows`` of each."""
-    arrays = tuple(np.load(f"{prefix}_{name}.npy") for name in ("Xs", "ys", "Xt", "yt"))
+def load_task(
+    prefix: str, rows: int | None = None, dtype: str = "float64"
+) -> tuple[np.ndarray, ...]:
+    """Load the arrays saved by :func:`save_task` (features cast to ``dtype``).
+
+    Optionally only the first ``rows`` of each.
+    """
+    Xs, ys, Xt, yt = (np.load(f"{prefix}_{name}.npy") for name in ("Xs", "ys", "Xt", "yt"))
+    arrays = (Xs.astype(dtype), ys, Xt.astype(dtype), yt)
     return arrays if rows is None else tuple(a[:rows] for a in arrays)
 
 
@@ -331,7 +337,7 @@ def _measure(request: dict[str, Any]) -> dict[str, Any]:
     import gc
     import warnings
 
-    task = load_task(request["prefix"], request["rows"])
+    task = load_task(request["prefix"], request["rows"], request["dtype"])
     run = _build_and_run(request["side"], task, request["device"], request["report"])
     gc.collect()
     with warnings.catch_warnings(record=True) as caught:
@@ -521,7 +527,7 @@ def run_comparison(
 
     def ask(result: SideResult, rows: int | None) -> dict[str, Any] | None:
         payload = {"side": asdict(result.side), "prefix": str(prefix), "rows": rows,
-                   "device": args.device, "report": not args.no_report}
+                   "device": args.device, "report": not args.no_report, "dtype": args.dtype}
         answer = workers[result.side.library].request(payload, args.timeout)
         if answer is None:
             result.timeout = args.timeout
@@ -711,8 +717,9 @@ def render(
         "",
         f"- Data: 10-class Gaussian mixture, seed {args.seed}; the target is an independent "
         "draw rotated by 70° out of the 16-dimensional class subspace and rescaled per feature "
-        "(log-normal, sigma 0.3); each domain scaled to mean per-feature variance 1; float64; "
-        "n rows per domain. Identical `.npy` arrays for every library.",
+        f"(log-normal, sigma 0.3); each domain scaled to mean per-feature variance 1; generated "
+        f"in float64 and given to every library as {args.dtype}; n rows per domain. Identical "
+        "arrays for every library.",
         "- One timed run = `fit` on labelled source + unlabelled target, then `predict` on the "
         "whole target, with the same classifier on every side: `KNeighborsClassifier("
         "n_neighbors=1, algorithm='brute')` fitted on the adapted source. Accuracy is on the "
@@ -773,6 +780,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="environment of every worker, e.g. OMP_NUM_THREADS=1 "
                              "OMP_WAIT_POLICY=passive (default: inherited)")
     parser.add_argument("--device", default="cpu", help="domadapt's device parameter")
+    parser.add_argument("--dtype", default="float64", choices=["float64", "float32"],
+                        help="dtype of the features every library gets (float32: that of "
+                             "deep features such as ResNet-50's 2048-d pool)")
     parser.add_argument("--no-report", action="store_true",
                         help="switch off domadapt's discrepancy report in fit")
     parser.add_argument("--out", type=Path, help="write the Markdown here too")
