@@ -72,6 +72,57 @@ def test_coefficients_maximise_the_program():
     assert loglik(alpha) <= ref + gap + 1e-9  # and the certificate bounds the distance
 
 
+def frank_wolfe_gap(A, b, alpha):
+    """The certificate, recomputed in numpy: ``max_l g_l / b_l − gᵀα`` bounds the suboptimality."""
+    grad = A.T @ (1 / np.maximum(A @ alpha, np.finfo(float).tiny)) / len(A)
+    return (grad[b > 0] / b[b > 0]).max() - grad @ alpha
+
+
+def test_certified_on_nearly_collinear_kernels():
+    # the 1-D shift, 100 centres: kernel columns with a condition number around 1e17
+    data = make_gaussian_covariate_shift(2000, random_state=0)
+    Xs, Xt = data.X_source, data.X_target
+    C = Xt[np.random.default_rng(0).choice(len(Xt), 100, replace=False)]
+    for sigma in (0.05, 0.2, 1.0):
+        A, b = gauss(Xt, C, sigma), gauss(Xs, C, sigma).mean(axis=0)
+        for tol in (1e-6, 1e-9):
+            alpha, n_iter, gap = kliep_coefficients(torch.tensor(A), torch.tensor(b), tol=tol)
+            alpha = alpha.numpy()
+            assert alpha.min() >= 0 and b @ alpha == pytest.approx(1.0, abs=1e-12)
+            assert gap <= tol and frank_wolfe_gap(A, b, alpha) <= tol * (1 + 1e-6), (sigma, tol)
+            assert n_iter <= 30
+
+
+def test_coefficients_edge_cases():
+    rng = np.random.default_rng(1)
+    Xs, Xt = rng.normal(size=(60, 2)), rng.normal(0.5, 0.8, size=(50, 2))
+    A, b = gauss(Xt, Xt[:8], 0.7), gauss(Xs, Xt[:8], 0.7).mean(axis=0)
+    alpha = kliep_coefficients(torch.tensor(A), torch.tensor(b), tol=1e-10)[0].numpy()
+    # rescaled columns (α scales inversely) with a source mass spanning 1e-170 .. 1e150, beyond
+    # the float range of the ratios b_max / b_l; rows rescaled (no effect on α)
+    c = np.array([1e150, 1, 1e-170, 1, 1, 1e-30, 1, 1])
+    scaled, n_iter, gap = kliep_coefficients(
+        torch.tensor(A * c * rng.uniform(1e-5, 1, size=(50, 1))), torch.tensor(b * c), tol=1e-10
+    )
+    np.testing.assert_allclose(scaled.numpy() * c, alpha, rtol=1e-5, atol=1e-12)
+    # a target row that underflows at every centre stays a constant of the mean log-likelihood,
+    # a centre without source mass gets no weight
+    A2, b2 = np.vstack([A, np.zeros((1, 8))]), b.copy()
+    b2[3] = 0.0
+    alpha2, _, gap2 = kliep_coefficients(torch.tensor(A2), torch.tensor(b2), tol=1e-10)
+    alpha2 = alpha2.numpy()
+    assert alpha2[3] == 0 and b2 @ alpha2 == pytest.approx(1.0, abs=1e-12)
+    assert gap2 <= 1e-10 and frank_wolfe_gap(A2, b2, alpha2) <= 1e-10 * (1 + 1e-6)
+    with pytest.raises(ValueError, match="no kernel centre has source mass"):
+        kliep_coefficients(torch.tensor(A), torch.zeros(8, dtype=torch.float64))
+
+
+def test_not_converged_warns(small):
+    Xs, ys, Xt = small
+    with pytest.warns(ConvergenceWarning, match="stopped after 1 Newton steps"):
+        KLIEP(n_centers=20, cv=3, max_iter=1, random_state=0).fit(Xs, ys, Xt)
+
+
 def test_cross_validation_scores_are_the_held_out_likelihoods(small):
     Xs, ys, Xt = small
     sigmas = [0.1, 0.4, 1.0, 3.0]
