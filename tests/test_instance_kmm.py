@@ -22,7 +22,9 @@ from domadapt import KLIEP, KMM, NearestNeighborWeighting, config_context, make_
 from domadapt.datasets import make_gaussian_covariate_shift
 from domadapt.discrepancy import mmd2
 import domadapt.instance.kmm as kmm_module
-from domadapt.instance.kmm import _metric, frank_wolfe_gap, project_box_sum, solve_kmm
+from domadapt.instance.kmm import (
+    _dense_kernel, _metric, _sq_norms, frank_wolfe_gap, project_box_sum, solve_kmm,
+)
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +159,99 @@ def test_solver_survives_an_underestimated_step_bound(monkeypatch, beta):
     )
     ref = 0.5 * res.x @ Kn @ res.x - kn @ res.x
     assert sol.objective <= ref + 1e-9 * abs(ref) and ref >= sol.objective - sol.gap - 1e-9
+
+
+def gaussian_program(n, d, seed):
+    """K, κ and the default sum bounds of a KMM program on Gaussian data in d dimensions."""
+    rng = np.random.default_rng(seed)
+    Xs, Xt = rng.normal(size=(n, d)), rng.normal(0.3, 0.8, size=(n, d))
+    K, kappa = kmm_problem(Xs, Xt, 0.5 / (2 * d))
+    eps = (np.sqrt(n) - 1) / np.sqrt(n)
+    return torch.tensor(K), torch.tensor(kappa), n * (1 - eps), n * (1 + eps)
+
+
+def exact_certificate(K, kappa, w, lo, hi):
+    f = float(0.5 * w @ (K @ w) - kappa @ w)
+    return f, float(frank_wolfe_gap(w, K @ w - kappa, 1000.0, lo, hi))
+
+
+@pytest.mark.parametrize("tol", [1e-6, 1e-10])
+def test_float32_products_reach_the_float64_optimum(tol):
+    # the iterations multiply by a float32 copy of K, the checks by K: the solver must return
+    # the float64 program's optimum with a float64 certificate, also at tol=1e-10 where an
+    # iteration on float32 products alone stalls (its true gap stays near 7e-7 |f| here)
+    K, kappa, lo, hi = gaussian_program(400, 20, seed=6)
+    K32 = K.float()
+    calls = {"float64": 0, "float32": 0}
+
+    def exact(v):
+        calls["float64"] += 1
+        return K @ v
+
+    def fast(v):
+        calls["float32"] += 1
+        return (K32 @ v.float()).double()
+
+    mixed = solve_kmm(exact, kappa, 1000.0, lo, hi, tol=tol, max_iter=20000, fast_matvec=fast)
+    plain = solve_kmm(lambda v: K @ v, kappa, 1000.0, lo, hi, tol=tol, max_iter=20000)
+    assert mixed.converged and plain.converged
+    f, gap = exact_certificate(K, kappa, mixed.weights, lo, hi)
+    assert mixed.objective == pytest.approx(f, rel=1e-13)
+    assert mixed.gap == pytest.approx(gap, rel=1e-6, abs=1e-13 * abs(f))  # computed on K, not K32
+    assert gap <= tol * abs(f)
+    assert abs(mixed.objective - plain.objective) <= tol * abs(f)  # both within tol of f*
+    # the float32 copy did the work: one float64 product per check, every 10 iterations
+    assert calls["float32"] >= mixed.n_iter
+    assert calls["float64"] <= mixed.n_iter // 10 + 3
+
+
+def test_a_rough_fast_product_changes_the_path_not_the_answer():
+    # a "fast" operator off by 1e-3 relative per entry (indefinite, far beyond float32
+    # rounding): the gradient is re-anchored on K at every check and the certificate taken on
+    # K, so the solver still lands on the exact program's optimum, certified
+    K, kappa, lo, hi = gaussian_program(400, 20, seed=6)
+    noise = torch.tensor(np.random.default_rng(7).normal(size=K.shape))
+    rough = K * (1.0 + 1e-3 * (noise + noise.T) / 2)
+    assert float(torch.linalg.eigvalsh(rough)[0]) < 0
+    sol = solve_kmm(lambda v: K @ v, kappa, 1000.0, lo, hi, tol=1e-10, max_iter=20000,
+                    fast_matvec=lambda v: rough @ v)
+    plain = solve_kmm(lambda v: K @ v, kappa, 1000.0, lo, hi, tol=1e-10, max_iter=20000)
+    assert sol.converged
+    f, gap = exact_certificate(K, kappa, sol.weights, lo, hi)
+    assert sol.gap == pytest.approx(gap, rel=1e-6, abs=1e-13 * abs(f)) and gap <= 1e-10 * abs(f)
+    assert abs(sol.objective - plain.objective) <= 1e-10 * abs(f)
+
+
+def test_float32_copy_only_within_the_memory_budget(small, monkeypatch):
+    Xs, ys, Xt = small
+    n = len(Xs)
+    used = []
+    solve = kmm_module.solve_kmm
+
+    def spy(*args, **kwargs):
+        used.append(kwargs["fast_matvec"] is not None)
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(kmm_module, "solve_kmm", spy)
+    # K and its float32 copy (12 n² bytes), K alone (8 n²), blocks
+    budgets = (12 * n * n, 12 * n * n - 1, 0)
+    fits = [KMM(B=2.0, eps=0.1, tol=1e-10, max_kernel_bytes=b).fit(Xs, ys, Xt)
+            for b in budgets]
+    assert used == [True, False, False]
+    objectives = [kmm.objective_ for kmm in fits]
+    assert max(objectives) - min(objectives) <= 1e-10 * abs(objectives[0])
+    assert all(kmm.duality_gap_ <= 1e-10 * abs(kmm.objective_) for kmm in fits)
+
+
+@pytest.mark.parametrize("gamma", [0.3, None])
+def test_dense_kernel_is_exactly_symmetric(gamma):
+    # built from the blocks on and right of the diagonal and mirrored (the products use Kᵀ)
+    X = torch.tensor(np.random.default_rng(8).normal(size=(150, 4)))
+    with config_context(chunk_size=40):  # blocks of 10 rows
+        K = _dense_kernel(X, _sq_norms(X), gamma)
+    reference = X @ X.T if gamma is None else torch.exp(-gamma * torch.cdist(X, X) ** 2)
+    assert torch.equal(K, K.T)
+    torch.testing.assert_close(K, reference, rtol=0, atol=1e-13)
 
 
 def test_frank_wolfe_gap_solves_the_linear_program():
