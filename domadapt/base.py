@@ -124,18 +124,22 @@ class Adapter(BaseEstimator):
             "n_target": int(Xt.shape[0]),
             "n_features_in": self.n_features_in_,
         }
+        seed = self._report_seed()
+        # the pass over the data of the "before" measures, made first (see _Measurement)
+        pending = _Measurement(Xs, Xt, seed) if get_config()["report_discrepancy"] else None
         start = time.perf_counter()
         self._fit(Xs, ys, Xt, yt)
         Zs = self._transform(Xs, "source")
         Zt = self._transform(Xt, "target")
         _sync(device)
         report["fit_time_s"] = time.perf_counter() - start
-        if get_config()["report_discrepancy"]:
-            seed, weight = self._report_seed(), getattr(self, "sample_weight_", None)
-            if Zs is Xs and Zt is Xt:  # features unchanged (re-weighting): one pass for both
-                before, after = _measures(Xs, Xt, seed, [None, weight])
+        if pending is not None:
+            weight = getattr(self, "sample_weight_", None)
+            if Zs is Xs and Zt is Xt:  # features unchanged (re-weighting): the pass serves both
+                before, after = pending.values([None, weight])
             else:
-                before, after = _measure(Xs, Xt, seed), _measure(Zs, Zt, seed, weight)
+                before, after = pending.values([None])[0], _measure(Zs, Zt, seed, weight)
+            del pending
             report["discrepancy_before"], report["discrepancy_after"] = before, after
         start = time.perf_counter()
         self._fit_estimator(Zs, y_np, Zt, yt_np)
@@ -334,48 +338,74 @@ def _measure(
 def _measures(
     Zs: torch.Tensor, Zt: torch.Tensor, seed: int, weights: list[torch.Tensor | None]
 ) -> list[dict[str, float]]:
-    """:func:`_measure` for several source weightings of the same rows (one pass over the data).
+    """:func:`_measure` for several source weightings of the same rows (one pass over the data)."""
+    return _Measurement(Zs, Zt, seed).values(weights)
 
-    On the report's usual sizes (both subsamples together within two chunks) the measures come
-    from one Gram matrix of the pooled rows (:func:`domadapt.discrepancy._mmd2_and_coral`);
-    larger caps fall back to the chunked :func:`~domadapt.discrepancy.mmd2` and
-    :func:`~domadapt.discrepancy.coral_distance`.
+
+class _Measurement:
+    """The report's measures of two domains, in two phases: the pass over the data, on
+    construction, and the values for given source weights (:meth:`values`), which need only
+    what the pass kept.
+
+    :meth:`Adapter.fit` makes the pass before fitting, so that the report's torch kernels do not
+    run right after an estimator's BLAS or OpenMP calls, whose worker threads keep spinning for
+    a while after each call and take the cores (a re-weighting adapter's report took twice as
+    long after a logistic regression on two cores). On the report's usual sizes (both
+    subsamples together within two chunks) the pass computes the Gram blocks of the pooled rows
+    (:func:`domadapt.discrepancy._report_kernels`); larger caps fall back to the chunked
+    :func:`~domadapt.discrepancy.mmd2` and :func:`~domadapt.discrepancy.coral_distance` in
+    :meth:`values`.
     """
-    from .discrepancy import _mmd2_and_coral, coral_distance, mmd2
 
-    config = get_config()
-    cap = int(config["report_max_samples"])
-    gen = torch.Generator().manual_seed(seed)
+    def __init__(self, Zs: torch.Tensor, Zt: torch.Tensor, seed: int) -> None:
+        from .discrepancy import _report_kernels
 
-    def rows(n: int) -> torch.Tensor | None:
-        return None if n <= cap else torch.randperm(n, generator=gen)[:cap]
+        config = get_config()
+        cap = int(config["report_max_samples"])
+        gen = torch.Generator().manual_seed(seed)
 
-    i, j = rows(Zs.shape[0]), rows(Zt.shape[0])
-    a = Zs.detach() if i is None else Zs.detach()[i.to(Zs.device)]
-    b = Zt.detach() if j is None else Zt.detach()[j.to(Zt.device)]
-    if min(a.shape[0], b.shape[0]) < 2:  # the estimators need two rows per domain
-        return [{"mmd2": float("nan"), "coral": float("nan")} for _ in weights]
-    kept = []  # normalised weights of the kept rows; None: uniform; False: no weighted estimate
-    for weight in weights:
-        if weight is None:
-            kept.append(None)
-            continue
-        w = weight.detach().to(device=a.device, dtype=a.dtype)
-        w = w if i is None else w[i.to(w.device)]
-        w = w / w.sum()
-        # the unbiased estimator needs two rows with positive weight
-        kept.append(w if bool((w * w).sum() < 1.0 - torch.finfo(w.dtype).eps) else False)
-    usable = [w for w in kept if w is not False]
-    if a.shape[0] + b.shape[0] <= 2 * int(config["chunk_size"]):
-        values, coral = _mmd2_and_coral(a, b, usable, seed)
-    else:
-        values = [mmd2(a, b, weights=w, random_state=seed) for w in usable]
-        coral = coral_distance(a, b)
-    values = iter(values)
-    return [
-        {"mmd2": float("nan") if w is False else float(next(values)), "coral": float(coral)}
-        for w in kept
-    ]
+        def rows(n: int) -> torch.Tensor | None:
+            return None if n <= cap else torch.randperm(n, generator=gen)[:cap]
+
+        self.seed = seed
+        self.rows = rows(Zs.shape[0]), rows(Zt.shape[0])
+        i, j = self.rows
+        self.a = Zs.detach() if i is None else Zs.detach()[i.to(Zs.device)]
+        self.b = Zt.detach() if j is None else Zt.detach()[j.to(Zt.device)]
+        self.kernels = None
+        if min(self.a.shape[0], self.b.shape[0]) >= 2 and (
+            self.a.shape[0] + self.b.shape[0] <= 2 * int(config["chunk_size"])
+        ):
+            self.kernels = _report_kernels(self.a, self.b, seed)
+
+    def values(self, weights: list[torch.Tensor | None]) -> list[dict[str, float]]:
+        """``{"mmd2", "coral"}`` for each source weighting (None: uniform)."""
+        from .discrepancy import _kernel_mmd2, coral_distance, mmd2
+
+        a, b, i = self.a, self.b, self.rows[0]
+        if min(a.shape[0], b.shape[0]) < 2:  # the estimators need two rows per domain
+            return [{"mmd2": float("nan"), "coral": float("nan")} for _ in weights]
+        kept = []  # normalised weights of the kept rows; None: uniform; False: no weighted estimate
+        for weight in weights:
+            if weight is None:
+                kept.append(None)
+                continue
+            w = weight.detach().to(device=a.device, dtype=a.dtype)
+            w = w if i is None else w[i.to(w.device)]
+            w = w / w.sum()
+            # the unbiased estimator needs two rows with positive weight
+            kept.append(w if bool((w * w).sum() < 1.0 - torch.finfo(w.dtype).eps) else False)
+        usable = [w for w in kept if w is not False]
+        if self.kernels is not None:
+            values, coral = _kernel_mmd2(self.kernels, usable), self.kernels.coral
+        else:
+            values = [mmd2(a, b, weights=w, random_state=self.seed) for w in usable]
+            coral = coral_distance(a, b)
+        values = iter(values)
+        return [
+            {"mmd2": float("nan") if w is False else float(next(values)), "coral": float(coral)}
+            for w in kept
+        ]
 
 
 class DAPipeline(BaseEstimator):

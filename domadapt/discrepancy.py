@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import warnings
 from functools import partial
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import ot
@@ -480,17 +480,25 @@ def _coral(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     return (diff * diff).sum() / (4.0 * d * d)
 
 
-def _mmd2_and_coral(
-    X: torch.Tensor, Y: torch.Tensor, weights: Sequence[torch.Tensor | None], seed: int
-) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Default-setting :func:`mmd2` (once per weight vector) and :func:`coral_distance` at once.
+class _ReportKernels(NamedTuple):
+    """The Gaussian kernel blocks and CORAL distance of :func:`_report_kernels`."""
 
-    For two checked tensors with at least two rows each, returns the unbiased Gaussian ``mmd2``
-    with the median-heuristic bandwidth (drawn with ``seed``) for each entry of ``weights``
-    (normalised source weights, None for uniform) and the CORAL distance, equal to the public
-    functions up to rounding. Everything comes from the three Gram blocks ``G_XX, G_YY, G_XY``
-    of the rows shifted by their pooled mean, at ``O((n + m)² d)`` time and ``O((n + m)²)``
-    memory, which suits the discrepancy report's few thousand rows:
+    Kxx: torch.Tensor
+    Kyy: torch.Tensor
+    Kxy: torch.Tensor
+    coral: torch.Tensor
+
+
+def _report_kernels(X: torch.Tensor, Y: torch.Tensor, seed: int) -> _ReportKernels:
+    """The kernel blocks of default-setting :func:`mmd2` and :func:`coral_distance`, at once.
+
+    For two checked tensors with at least two rows each, returns the Gaussian kernel blocks
+    ``K_XX, K_YY, K_XY`` with the median-heuristic bandwidth (drawn with ``seed``), from which
+    :func:`_kernel_mmd2` takes the unbiased ``mmd2`` for any source weights, and the CORAL
+    distance; both equal the public functions up to rounding. Everything comes from the three
+    Gram blocks ``G_XX, G_YY, G_XY`` of the rows shifted by their pooled mean, at
+    ``O((n + m)² d)`` time and ``O((n + m)²)`` memory, which suits the discrepancy report's few
+    thousand rows:
 
     - the CORAL distance through ``‖C_X − C_Y‖²_F = ‖G̃_XX‖²/(n−1)² + ‖G̃_YY‖²/(m−1)²
       − 2‖G̃_XY‖²/((n−1)(m−1))``, where ``G̃ = H G H`` is a block centred per domain
@@ -527,16 +535,26 @@ def _mmd2_and_coral(
 
     idx = median_subsample(n + m, MEDIAN_MAX_SAMPLES, seed)
     if idx is None:
-        ix, iy = torch.arange(n, device=X.device), torch.arange(m, device=X.device)
+        ix = iy = None
+        cross = blocks["xy"].reshape(-1)
     else:
         idx = idx.to(X.device)
         ix, iy = idx[idx < n], idx[idx >= n] - n
-    sigma2 = pair_median(torch.cat([
-        upper_pairs(blocks["xx"][ix][:, ix]),
-        upper_pairs(blocks["yy"][iy][:, iy]),
-        blocks["xy"][ix][:, iy].reshape(-1),
-    ]))
+        cross = blocks["xy"][ix[:, None], iy[None, :]].reshape(-1)
+    sigma2 = pair_median(
+        torch.cat([upper_pairs(blocks["xx"], ix), upper_pairs(blocks["yy"], iy), cross])
+    )
     Kxx, Kyy, Kxy = (blocks[k].mul_(-0.5 / sigma2).exp_() for k in ("xx", "yy", "xy"))
+    return _ReportKernels(Kxx, Kyy, Kxy, coral.to(X.dtype))
+
+
+def _kernel_mmd2(
+    kernels: _ReportKernels, weights: Sequence[torch.Tensor | None]
+) -> list[torch.Tensor]:
+    """The unbiased ``mmd2`` of :func:`_report_kernels`' blocks for each entry of ``weights``
+    (normalised source weights, None for uniform), at ``O(n² + n m)`` each."""
+    Kxx, Kyy, Kxy = kernels.Kxx, kernels.Kyy, kernels.Kxy
+    n, m, f64 = Kxy.shape[0], Kxy.shape[1], torch.float64
     kyy = (Kyy.sum(dtype=f64) - Kyy.diagonal().sum(dtype=f64)) / (m * (m - 1))
     values = []
     for w in weights:
@@ -547,8 +565,8 @@ def _mmd2_and_coral(
             w64 = w.to(f64)
             kxx = (w @ Kxx @ w).to(f64) - (w64 * w64 * Kxx.diagonal()).sum()
             kxx, kxy = kxx / (1.0 - (w64 * w64).sum()), (w @ Kxy).sum(dtype=f64) / m
-        values.append((kxx + kyy - 2.0 * kxy).to(X.dtype))
-    return values, coral.to(X.dtype)
+        values.append((kxx + kyy - 2.0 * kxy).to(Kxy.dtype))
+    return values
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence, Union
 
+import numpy as np
 import torch
 from torch.utils.checkpoint import checkpoint
 
@@ -123,12 +124,28 @@ def pair_median(values: torch.Tensor) -> torch.Tensor:
     """Median of the squared distances ``values`` of distinct pairs (1-D), with fallbacks.
 
     The fallbacks of :func:`median_sq_distance` (mean of the positive values when the median
-    is 0, else 1.0) are chosen with ``torch.where``, so nothing is read back to the host.
+    is 0, else 1.0) are chosen with ``torch.where``, so nothing is read back from a device.
     """
     k = values.numel()
-    # selection, not a full sort: the two middle order statistics (1-based for kthvalue)
-    low = values.kthvalue((k - 1) // 2 + 1).values
-    median = 0.5 * (low + (values.kthvalue(k // 2 + 1).values if k % 2 == 0 else low))
+    ranks = sorted({(k - 1) // 2, k // 2})  # the two middle order statistics (0-based)
+    if (
+        values.device.type == "cpu"
+        and values.dtype in (torch.float32, torch.float64)
+        and not values.requires_grad
+    ):
+        # numpy's introselect, both ranks in one call: ~9x faster than torch.kthvalue here
+        picked = np.partition(values.numpy(), ranks)[ranks]
+        low, high = (torch.as_tensor(picked[r], dtype=values.dtype) for r in (0, -1))
+    else:
+        # selection, not a full sort: the lower middle order statistic (1-based) ...
+        low = values.kthvalue(ranks[0] + 1).values
+        # ... and the upper one: `low` again when it is tied that far, else the smallest value
+        # above it (two cheap passes instead of a second selection)
+        above = values > low
+        high = torch.where(
+            (k - above.sum()) >= ranks[-1] + 1, low, torch.where(above, values, values.max()).min()
+        )
+    median = 0.5 * (low + high)
     positive = values > 0
     count = positive.sum()
     mean_positive = torch.where(positive, values, 0.0).sum() / count.clamp_min(1)
@@ -136,9 +153,13 @@ def pair_median(values: torch.Tensor) -> torch.Tensor:
     return torch.where(median > 0, median, fallback)
 
 
-def upper_pairs(D: torch.Tensor) -> torch.Tensor:
-    """The entries above the diagonal of a square matrix, as a 1-D tensor."""
-    iu = torch.triu_indices(D.shape[0], D.shape[0], offset=1, device=D.device)
+def upper_pairs(D: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """The entries above the diagonal of a square matrix, as a 1-D tensor; with ``rows``, those
+    of its submatrix ``D[rows][:, rows]`` (gathered at once, without the submatrix)."""
+    p = D.shape[0] if rows is None else rows.numel()
+    iu = torch.triu_indices(p, p, offset=1, device=D.device)
+    if rows is not None:
+        iu = rows[iu]
     return D[iu[0], iu[1]]
 
 

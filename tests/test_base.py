@@ -126,7 +126,7 @@ def test_negative_strides_and_one_row_target(data):
 def test_fused_report_measures_equal_public_ones(sizes, dtype):
     # the report's one-Gram route must give mmd2 (plain and weighted) and coral_distance;
     # (700, 900) pools more rows than the median heuristic keeps, so its subsample is exercised
-    from domadapt.discrepancy import _mmd2_and_coral, coral_distance, mmd2
+    from domadapt.discrepancy import _kernel_mmd2, _report_kernels, coral_distance, mmd2
 
     n, m, d = sizes
     gen = torch.Generator().manual_seed(1)
@@ -134,7 +134,8 @@ def test_fused_report_measures_equal_public_ones(sizes, dtype):
     b = 1.3 * torch.randn(m, d, generator=gen, dtype=dtype) + 0.4
     w = torch.rand(n, generator=gen, dtype=dtype) ** 3
     w = w / w.sum()
-    (plain, weighted), coral = _mmd2_and_coral(a, b, [None, w], seed=3)
+    kernels = _report_kernels(a, b, seed=3)
+    (plain, weighted), coral = _kernel_mmd2(kernels, [None, w]), kernels.coral
     tol = dict(rel=1e-9, abs=1e-12) if dtype == torch.float64 else dict(rel=1e-4, abs=1e-6)
     assert float(plain) == pytest.approx(float(mmd2(a, b, random_state=3)), **tol)
     assert float(weighted) == pytest.approx(float(mmd2(a, b, weights=w, random_state=3)), **tol)

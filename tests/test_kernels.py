@@ -12,8 +12,10 @@ from domadapt.kernels import (
     kernel_sum,
     linear_kernel,
     median_sq_distance,
+    pair_median,
     pairwise_kernel,
     sq_euclidean,
+    upper_pairs,
 )
 
 
@@ -45,6 +47,28 @@ def test_median_sq_distance_is_the_median_over_distinct_pairs():
     iu = np.triu_indices(len(X), 1)
     ref = np.median(((X[:, None] - X[None]) ** 2).sum(-1)[iu])
     assert float(median_sq_distance(_t(X))) == pytest.approx(ref, rel=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 2, 7, 8, 1001, 1000])
+@pytest.mark.parametrize("ties", [False, True])
+def test_pair_median_both_routes_equal_numpy(k, ties):
+    # the CPU route selects with numpy, the device route (taken here through requires_grad)
+    # with torch.kthvalue and a masked minimum for the upper middle value of an even count
+    rng = np.random.default_rng(k)
+    v = rng.integers(0, 3, size=k).astype(float) if ties else rng.exponential(size=k)
+    expected = np.median(v)
+    if expected == 0:  # the fallbacks: mean of the positive values, else 1
+        expected = v[v > 0].mean() if (v > 0).any() else 1.0
+    for values in (_t(v), _t(v).requires_grad_()):
+        assert float(pair_median(values).detach()) == pytest.approx(expected, rel=1e-15)
+
+
+def test_upper_pairs_of_a_submatrix():
+    D = _t(np.arange(36.0).reshape(6, 6))
+    rows = torch.tensor([4, 1, 5])
+    sub = D[rows][:, rows].numpy()
+    np.testing.assert_array_equal(upper_pairs(D, rows).numpy(), sub[np.triu_indices(3, 1)])
+    np.testing.assert_array_equal(upper_pairs(D).numpy(), D.numpy()[np.triu_indices(6, 1)])
 
 
 def test_median_sq_distance_subsample_is_seeded():
