@@ -76,6 +76,30 @@ def test_improves_accuracy_under_covariance_shift():
     assert base < 0.8 and adapted > base + 0.1
 
 
+def test_center_matches_means_and_keeps_the_covariance_map(shifted):
+    # centre, map, add the target mean: (x − μ_s) A + μ_t; the source mean becomes the
+    # target's (the data are shifted by 2 in every coordinate) and the covariance is unchanged
+    Xs, Xt = shifted
+    y = np.arange(400) % 2
+    plain = CORAL().fit(Xs, y, Xt)
+    centred = CORAL(center=True).fit(Xs, y, Xt)
+    A = plain.A_.numpy()
+    np.testing.assert_array_equal(centred.A_.numpy(), A)
+    Z = centred.transform(Xs, domain="source")
+    np.testing.assert_allclose(Z, (Xs - Xs.mean(0)) @ A + Xt.mean(0), rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(Z.mean(0), Xt.mean(0), atol=1e-10)
+    assert np.abs(plain.transform(Xs, domain="source").mean(0) - Xt.mean(0)).max() > 0.5
+    np.testing.assert_allclose(np.cov(Z.T), np.cov(plain.transform(Xs, domain="source").T), rtol=1e-10)
+    np.testing.assert_array_equal(centred.transform(Xt), Xt)
+    assert plain.offset_ is None
+
+
+def test_invalid_center(shifted):
+    Xs, Xt = shifted
+    with pytest.raises(TypeError, match="center"):
+        CORAL(center="yes").fit(Xs, np.arange(400) % 2, Xt)
+
+
 @pytest.mark.parametrize("reg", [0.0, -1.0, "1"])
 def test_invalid_reg(shifted, reg):
     Xs, Xt = shifted
