@@ -37,7 +37,19 @@ __all__ = [
 MEDIAN_MAX_SAMPLES = 1000
 
 
-def sq_euclidean(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+def sq_norms(X: torch.Tensor) -> torch.Tensor:
+    """Squared Euclidean norms of the rows of ``X`` (shape ``(n,)``)."""
+    return (X * X).sum(dim=1)
+
+
+def sq_euclidean(
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    *,
+    sq_x: torch.Tensor | None = None,
+    sq_y: torch.Tensor | None = None,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Pairwise squared Euclidean distances ``D[i, j] = ||x_i - y_j||^2``.
 
     Computed as ``||x||^2 + ||y||^2 - 2 <x, y>`` (one fused matrix product) and clamped at 0, since
@@ -47,14 +59,21 @@ def sq_euclidean(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     ----------
     X : Tensor of shape (n, d)
     Y : Tensor of shape (m, d)
+    sq_x, sq_y : Tensor of shape (n,) and (m,), optional
+        The rows' squared norms (:func:`sq_norms`), when the caller already has them.
+    out : Tensor of shape (n, m), optional
+        Written in place (no temporary of the result's size), for loops that reuse one
+        buffer; outside autograd only.
 
     Returns
     -------
     Tensor of shape (n, m)
     """
-    xx = (X * X).sum(dim=1, keepdim=True)
-    yy = (Y * Y).sum(dim=1, keepdim=True).T
-    return torch.addmm(xx + yy, X, Y.T, alpha=-2.0).clamp_min(0.0)
+    xx = sq_norms(X) if sq_x is None else sq_x
+    yy = sq_norms(Y) if sq_y is None else sq_y
+    if out is None:
+        return torch.addmm(xx[:, None] + yy[None, :], X, Y.T, alpha=-2.0).clamp_min(0.0)
+    return torch.addmm(xx[:, None], X, Y.T, alpha=-2.0, out=out).add_(yy).clamp_min_(0.0)
 
 
 def median_sq_distance(
@@ -195,7 +214,6 @@ def gaussian_kernel(
     -------
     Tensor of shape (n, m), or (n,) when ``paired``
     """
-    s = torch.as_tensor(sigma2, dtype=X.dtype, device=X.device).reshape(-1)
     if paired:
         if X.shape != Y.shape:
             raise ValueError(f"paired=True needs X and Y of one shape, got {tuple(X.shape)} "
@@ -203,6 +221,16 @@ def gaussian_kernel(
         D = ((X - Y) ** 2).sum(dim=1)
     else:
         D = sq_euclidean(X, Y)
+    return gaussian_from_sq(D, sigma2)
+
+
+def gaussian_from_sq(D: torch.Tensor, sigma2: Bandwidth) -> torch.Tensor:
+    """The Gaussian kernel of :func:`gaussian_kernel` from squared distances ``D``.
+
+    ``exp(-D / (2 sigma2))``, or its mean over several bandwidths; for callers that reuse one
+    distance matrix with several widths (KLIEP's cross-validation).
+    """
+    s = torch.as_tensor(sigma2, dtype=D.dtype, device=D.device).reshape(-1)
     K = torch.exp(D * (-0.5 / s[0]))
     for sl in s[1:]:
         K = K + torch.exp(D * (-0.5 / sl))

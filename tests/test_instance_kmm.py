@@ -21,9 +21,10 @@ from sklearn.preprocessing import StandardScaler
 from domadapt import KLIEP, KMM, NearestNeighborWeighting, config_context, make_da_pipeline
 from domadapt.datasets import make_gaussian_covariate_shift
 from domadapt.discrepancy import mmd2
+from domadapt.kernels import sq_norms
 import domadapt.instance.kmm as kmm_module
 from domadapt.instance.kmm import (
-    _dense_kernel, _metric, _sq_norms, frank_wolfe_gap, project_box_sum, solve_kmm,
+    _dense_kernel, _metric, frank_wolfe_gap, project_box_sum, solve_kmm,
 )
 
 
@@ -248,7 +249,7 @@ def test_dense_kernel_is_exactly_symmetric(gamma):
     # built from the blocks on and right of the diagonal and mirrored (the products use Kᵀ)
     X = torch.tensor(np.random.default_rng(8).normal(size=(150, 4)))
     with config_context(chunk_size=40):  # blocks of 10 rows
-        K = _dense_kernel(X, _sq_norms(X), gamma)
+        K = _dense_kernel(X, sq_norms(X), gamma)
     reference = X @ X.T if gamma is None else torch.exp(-gamma * torch.cdist(X, X) ** 2)
     assert torch.equal(K, K.T)
     torch.testing.assert_close(K, reference, rtol=0, atol=1e-13)

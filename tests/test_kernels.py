@@ -14,7 +14,9 @@ from domadapt.kernels import (
     median_sq_distance,
     pair_median,
     pairwise_kernel,
+    gaussian_from_sq,
     sq_euclidean,
+    sq_norms,
     upper_pairs,
 )
 
@@ -35,6 +37,18 @@ def test_sq_euclidean_matches_brute_force_and_is_non_negative():
     np.testing.assert_allclose(D, ref, rtol=1e-12, atol=1e-12)
     big = _t(X) + 1e4  # large offsets make the expansion round below zero without the clamp
     assert sq_euclidean(big, big).min() >= 0
+
+
+def test_sq_euclidean_in_place_with_given_norms_equals_the_default():
+    X, Y = _data()
+    ref = sq_euclidean(_t(X), _t(Y))
+    buffer = torch.full(ref.shape, float("nan"), dtype=torch.float64)
+    got = sq_euclidean(_t(X), _t(Y), sq_x=sq_norms(_t(X)), sq_y=sq_norms(_t(Y)), out=buffer)
+    assert got.data_ptr() == buffer.data_ptr()
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+    # the kernel from those distances is gaussian_kernel's, for one bandwidth and for several
+    for sigma2 in (1.7, [0.5, 1.0, 4.0]):
+        torch.testing.assert_close(gaussian_from_sq(got, sigma2), gaussian_kernel(_t(X), _t(Y), sigma2))
 
 
 def test_median_sq_distance_is_the_median_over_distinct_pairs():

@@ -11,7 +11,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from .._array import DeviceLike
-from ..kernels import gaussian_kernel, median_sq_distance, sq_euclidean
+from ..kernels import gaussian_from_sq, gaussian_kernel, median_sq_distance, sq_euclidean
 from ._base import WeightingAdapter
 
 #: widths tried when ``sigmas=None``, as multiples of the median distance of the pooled sample
@@ -24,12 +24,6 @@ HESSIAN_REFRESH = 0.1
 
 def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _gaussian(D: torch.Tensor, sigma: float) -> torch.Tensor:
-    """The Gaussian kernel ``exp(−D / (2σ²))`` from squared distances ``D``, as
-    :func:`~domadapt.kernels.gaussian_kernel` computes it."""
-    return (D * (-0.5 / float(sigma) ** 2)).exp_()
 
 
 def _log(w: torch.Tensor) -> torch.Tensor:
@@ -376,16 +370,19 @@ class KLIEP(WeightingAdapter):
             # the squared distances to the fold's centres serve every width
             Dt, Ds, D_test = (sq_euclidean(X, centers) for X in (train, Xs64, test))
             for i, sigma in enumerate(sigmas):
-                alpha, _ = self._solve(_gaussian(Dt, sigma), _gaussian(Ds, sigma).mean(dim=0), sigma)
-                scores[i, k] = float(_log(_gaussian(D_test, sigma) @ alpha).mean())
+                s2 = float(sigma) ** 2
+                A, b = gaussian_from_sq(Dt, s2), gaussian_from_sq(Ds, s2).mean(dim=0)
+                alpha, _ = self._solve(A, b, sigma)
+                scores[i, k] = float(_log(gaussian_from_sq(D_test, s2) @ alpha).mean())
         self.sigmas_ = sigmas
         self.cv_scores_ = scores.mean(axis=1)
         self.sigma_ = float(sigmas[int(np.argmax(self.cv_scores_))])
         rows = self._centers(Xt64, seed)
         centers = Xt64[rows]
-        Ks = _gaussian(sq_euclidean(Xs64, centers), self.sigma_)
+        s2 = self.sigma_**2
+        Ks = gaussian_from_sq(sq_euclidean(Xs64, centers), s2)
         self.alpha_, self.n_iter_ = self._solve(
-            _gaussian(sq_euclidean(Xt64, centers), self.sigma_), Ks.mean(dim=0), self.sigma_
+            gaussian_from_sq(sq_euclidean(Xt64, centers), s2), Ks.mean(dim=0), self.sigma_
         )
         self.centers_ = Xt[rows]
         return (Ks @ self.alpha_).to(Xs.dtype)  # = self._weights(Xs)

@@ -12,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._array import DeviceLike
 from .._config import get_config
-from ..kernels import median_sq_distance
+from ..kernels import kernel_sum, median_sq_distance, sq_euclidean, sq_norms
 from ._base import WeightingAdapter
 
 KERNELS = ("gaussian", "linear")
@@ -488,14 +488,13 @@ def _gram(
 ) -> torch.Tensor:
     """Kernel block ``k(A, B)``, written into ``out`` when given.
 
-    Gaussian (``gamma`` a number): ``exp(−γ max(‖a‖² + ‖b‖² − 2 aᵀb, 0))`` from the squared row
-    norms ``sqA``, ``sqB``, by one ``addmm`` and in-place passes (no temporary of the block's
-    size). Linear (``gamma`` None): ``A Bᵀ``.
+    Gaussian (``gamma`` a number): ``exp(−γ ‖a − b‖²)`` from the squared row norms ``sqA``,
+    ``sqB`` (:func:`~domadapt.kernels.sq_euclidean`), in place when ``out`` is given. Linear
+    (``gamma`` None): ``A Bᵀ``.
     """
     if gamma is None:
         return torch.mm(A, B.T, out=out)
-    D = torch.addmm(sqA[:, None], A, B.T, alpha=-2.0, out=out)
-    return D.add_(sqB).clamp_min_(0.0).mul_(-gamma).exp_()
+    return sq_euclidean(A, B, sq_x=sqA, sq_y=sqB, out=out).mul_(-gamma).exp_()
 
 
 def _kernel_times(
@@ -523,25 +522,6 @@ def _dense_kernel(X: torch.Tensor, sqX: torch.Tensor, gamma: float | None) -> to
         diagonal.copy_(diagonal.triu() + diagonal.triu(1).T)
         K[j:, i:j] = K[i:j, j:].T
     return K
-
-
-def _kernel_total(X: torch.Tensor, sqX: torch.Tensor, gamma: float | None) -> float:
-    """``Σ_{j,l} k(x_j, x_l)``: ``‖Σ_j x_j‖²`` (linear), or from the blocks on and right of the
-    diagonal."""
-    if gamma is None:
-        s = X.sum(dim=0)
-        return float(s @ s)
-    n, r = X.shape[0], _rows_per_block(X.shape[0])
-    total = X.new_zeros(())
-    for i in range(0, n, r):
-        j = min(i + r, n)
-        block = _gram(X[i:j], X[i:], sqX[i:j], sqX[i:], gamma)
-        total += block[:, : j - i].sum() + 2.0 * block[:, j - i :].sum()
-    return float(total)
-
-
-def _sq_norms(X: torch.Tensor) -> torch.Tensor:
-    return (X * X).sum(dim=1)
 
 
 def _dense_budget(device: torch.device, max_kernel_bytes: int | None) -> int:
@@ -746,8 +726,11 @@ class KMM(WeightingAdapter):
             self.gamma_ = None
         # mean target kernel value: ½ n² times it is the constant C of the lower bound −C <= f*
         m = self.X_target_.shape[0]
-        total = _kernel_total(self.X_target_, _sq_norms(self.X_target_), self.gamma_)
-        self.target_kernel_mean_ = total / (m * m)
+        gamma = self.gamma_
+        total = kernel_sum(  # symmetric: only the blocks on and above the diagonal
+            self.X_target_, self.X_target_, lambda A, B: _gram(A, B, sq_norms(A), sq_norms(B), gamma)
+        )
+        self.target_kernel_mean_ = float(total) / (m * m)
         self.eps_ = self._eps_for(Xs.shape[0])
         solution = self._solve(Xs64, self.eps_)
         self.objective_ = solution.objective
@@ -758,9 +741,9 @@ class KMM(WeightingAdapter):
     def _solve(self, X: torch.Tensor, eps: float) -> KMMSolution:
         """The KMM program of the (shifted, float64) rows ``X`` against the stored target."""
         n, m = X.shape[0], self.X_target_.shape[0]
-        gamma, sqX = self.gamma_, _sq_norms(X)
+        gamma, sqX = self.gamma_, sq_norms(X)
         Xt = self.X_target_
-        kappa = (n / m) * _kernel_times(X, Xt, sqX, _sq_norms(Xt), gamma, torch.ones_like(Xt[:, 0]))
+        kappa = (n / m) * _kernel_times(X, Xt, sqX, sq_norms(Xt), gamma, torch.ones_like(Xt[:, 0]))
         budget = _dense_budget(X.device, self.max_kernel_bytes)
         fast_matvec: MatVec | None = None
         if n * n * 8 <= budget:
