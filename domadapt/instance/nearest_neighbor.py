@@ -8,7 +8,7 @@ import torch
 
 from .._array import DeviceLike
 from .._config import get_config
-from ..kernels import sq_euclidean
+from ..kernels import sq_norms
 from ._base import WeightingAdapter
 
 
@@ -34,13 +34,20 @@ def nearest_rows(X: torch.Tensor, Y: torch.Tensor, chunk_size: int | None = None
     cs = int(get_config()["chunk_size"] if chunk_size is None else chunk_size)
     if cs < 1:
         raise ValueError(f"chunk_size={chunk_size!r} must be a positive integer")
+    # ‖x − y‖² = ‖x‖² + (‖y‖² − 2 xᵀy): the first term is the same for every y, so the nearest
+    # row minimises the second, one addmm into a reused buffer and no further pass
+    sq_y = sq_norms(Y)
+    buffer = X.new_empty((min(cs, X.shape[0]), min(cs, Y.shape[0])))
     out = []
     for i0 in range(0, X.shape[0], cs):
         Xb = X[i0 : i0 + cs]
         best = torch.full((Xb.shape[0],), math.inf, dtype=X.dtype, device=X.device)
         index = torch.zeros(Xb.shape[0], dtype=torch.int64, device=X.device)
         for j0 in range(0, Y.shape[0], cs):
-            dist, arg = sq_euclidean(Xb, Y[j0 : j0 + cs]).min(dim=1)
+            Yb = Y[j0 : j0 + cs]
+            partial = buffer[: Xb.shape[0], : Yb.shape[0]]
+            torch.addmm(sq_y[j0 : j0 + cs][None, :], Xb, Yb.T, alpha=-2.0, out=partial)
+            dist, arg = partial.min(dim=1)
             closer = dist < best
             best = torch.where(closer, dist, best)
             index = torch.where(closer, arg + j0, index)
