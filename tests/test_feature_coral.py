@@ -118,6 +118,25 @@ def test_gram_route_for_fewer_rows_than_features_is_the_dense_power(power):
     np.testing.assert_allclose(ridge_covariance_power(X, 0.7, power), dense, rtol=1e-9, atol=1e-11)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("power", [-0.5, 0.5, 1.0])
+def test_sym_power_is_the_closed_form_and_exactly_symmetric(power, dtype):
+    """C = Q diag(lam) Qᵀ with known Q and lam: C ** p = Q diag(lam ** p) Qᵀ, symmetric bit for
+    bit (the product B Bᵀ of the scaled eigenvectors fills one triangle and copies it)."""
+    from domadapt._linalg import sym_power
+
+    rng = np.random.default_rng(5)
+    Q = np.linalg.qr(rng.normal(size=(60, 60)))[0]
+    lam = np.geomspace(1e-2, 1e2, 60)
+    C = torch.as_tensor((Q * lam) @ Q.T, dtype=dtype)
+    C = (C + C.T) / 2
+    got = sym_power(C, power)
+    want = (Q * lam**power) @ Q.T
+    error = np.linalg.norm(got.double().numpy() - want) / np.linalg.norm(want)
+    assert error < (1e-11 if dtype == torch.float64 else 1e-4)
+    assert torch.equal(got, got.T)
+
+
 def test_wide_domains_still_meet_the_closed_form():
     """DeCAF-like shapes (fewer rows than features): the CORAL invariant holds exactly."""
     rng = np.random.default_rng(4)
