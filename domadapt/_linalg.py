@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 import torch
 
 
+# Below this many columns (and in float32) torch's own kernels are used on the CPU too.
+LAPACK_MIN_DIM = 1024
+
+
 def _lapack_ready(A: torch.Tensor) -> bool:
-    """Whether ``A`` can go to scipy's BLAS/LAPACK: a CPU float tensor outside autograd."""
+    """Whether ``A`` should go to numpy's BLAS/LAPACK: a large float64 CPU tensor outside autograd.
+
+    numpy's OpenBLAS and torch have separate thread pools, and OpenBLAS's threads keep spinning
+    for a while after each call: torch's next parallel operations then share the cores with
+    them and run 2–3 times slower (on our 2-core test machine the discrepancy report right after
+    CORAL's fit took 81 ms instead of 29 ms at 1000 rows × 64 features, and the fit itself 17 ms
+    instead of 3 ms). The faster ``syrk`` and ``syevd`` of numpy's build repay this only for
+    float64 matrices with at least :data:`LAPACK_MIN_DIM` columns: whole CORAL fits with the
+    report took 0.28 s with torch only against 0.38 s through numpy at d = 512 (0.50 against
+    0.57 s at d = 768), but 1.05 s against 0.90 s at d = 1024 and 5.1–5.5 s against 4.7–4.8 s
+    at d = 2048; in float32 torch only was ahead at d = 1024 (0.52 against 0.80 s) and at
+    d = 2048 (2.4–2.6 against 2.5–2.7 s).
+    """
     return (
         A.device.type == "cpu"
-        and A.dtype in (torch.float32, torch.float64)
+        and A.dtype == torch.float64
+        and A.shape[-1] >= LAPACK_MIN_DIM
         and not (torch.is_grad_enabled() and A.requires_grad)
     )
 
@@ -19,12 +35,13 @@ def _lapack_ready(A: torch.Tensor) -> bool:
 def scatter(Xc: torch.Tensor) -> torch.Tensor:
     """``Xcᵀ Xc`` (d×d, symmetric).
 
-    On the CPU this is numpy's matrix product, which recognises the ``Aᵀ A`` pattern and runs
-    one BLAS ``syrk`` (half the multiply-adds of a general product; the other triangle copied),
-    with the OpenBLAS that numpy ships: on our 2-core test machine 0.27 s at 4000 × 2048 in
-    float64, against 0.45–0.65 s for torch's ``Xc.T @ Xc`` and 0.40–0.53 s for scipy's
-    ``dsyrk``; elsewhere the torch product. ``Xc`` may be a transposed view (then the result
-    is ``B Bᵀ`` of the untransposed ``B``, again one ``syrk``, without a copy).
+    For large float64 CPU inputs (:func:`_lapack_ready`) this is numpy's matrix product, which
+    recognises the ``Aᵀ A`` pattern and runs one BLAS ``syrk`` (half the multiply-adds of a
+    general product; the other triangle copied), with the OpenBLAS that numpy ships: on our
+    2-core test machine 0.27 s at 4000 × 2048, against 0.45–0.65 s for torch's ``Xc.T @ Xc``
+    and 0.40–0.53 s for scipy's ``dsyrk``; otherwise the torch product. ``Xc`` may be a
+    transposed view (then the result is ``B Bᵀ`` of the untransposed ``B``, again one ``syrk``,
+    without a copy).
     """
     if not _lapack_ready(Xc):
         return Xc.T @ Xc
@@ -37,17 +54,13 @@ def scatter(Xc: torch.Tensor) -> torch.Tensor:
 def eigh(C: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Eigenvalues (ascending) and eigenvectors of a symmetric matrix.
 
-    On the CPU, LAPACK's divide-and-conquer ``syevd``: numpy's (its OpenBLAS) in float64 and
-    scipy's in float32, the fastest builds of each on our 2-core test machine (at d = 2048:
-    1.40–1.46 s in float64 against 1.55–1.80 s for torch's and 1.59–1.66 s for scipy's; 0.86 s
-    in float32, where numpy's takes 1.44 s); elsewhere :func:`torch.linalg.eigh`.
+    For large float64 CPU inputs (:func:`_lapack_ready`), numpy's LAPACK divide-and-conquer
+    ``dsyevd``: on our 2-core test machine 1.2–1.46 s at d = 2048 against 1.49–1.80 s for
+    torch's; otherwise :func:`torch.linalg.eigh`.
     """
     if not _lapack_ready(C):
         return torch.linalg.eigh(C)
-    if C.dtype == torch.float64:
-        w, V = np.linalg.eigh(C.numpy())
-    else:
-        w, V = scipy.linalg.eigh(C.numpy(), driver="evd", check_finite=False)
+    w, V = np.linalg.eigh(C.numpy())
     return torch.from_numpy(w), torch.from_numpy(V)
 
 

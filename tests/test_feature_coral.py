@@ -44,6 +44,22 @@ def test_covariance_matches_closed_form_with_regulariser(shifted):
     np.testing.assert_allclose(np.cov(a.transform(Xs, domain="source").T), expected, rtol=1e-6, atol=1e-8)
 
 
+def test_numpy_lapack_route_meets_the_closed_form():
+    """float64 with at least LAPACK_MIN_DIM features takes numpy's syrk and syevd (the other
+    tests, with few features, the torch route): the map is the closed form."""
+    from domadapt import _linalg
+
+    rng = np.random.default_rng(6)
+    d = _linalg.LAPACK_MIN_DIM
+    Xs = rng.normal(size=(d + 100, d)) * np.linspace(2.0, 0.5, d)
+    Xt = rng.normal(size=(d + 50, d)) * np.linspace(0.5, 2.0, d) + 1.0
+    assert _linalg._lapack_ready(torch.as_tensor(Xs))
+    a = CORAL(reg=1.0).fit(Xs, np.arange(d + 100) % 2, Xt)
+    eye = np.eye(d)
+    A = _spd_sqrt(np.cov(Xs.T) + eye, -0.5) @ _spd_sqrt(np.cov(Xt.T) + eye, 0.5)
+    np.testing.assert_allclose(a.A_.numpy(), A, rtol=1e-8, atol=1e-10)
+
+
 def test_target_is_identity(shifted):
     Xs, Xt = shifted
     a = CORAL().fit(Xs, np.arange(400) % 2, Xt)
