@@ -31,9 +31,10 @@ class CORAL(Adapter):
     A domain with fewer rows than features (DeCAF or ResNet features of a small domain) has a
     covariance of rank below ``d``; its regularised power is then computed exactly from the
     ``n × n`` Gram matrix (:func:`domadapt._linalg.ridge_covariance_power`), at
-    ``O(n² d + n d²)`` instead of the ``O(d³)`` of a ``d × d`` eigendecomposition. On the CPU
-    the covariances are one BLAS ``syrk`` each (half the multiply-adds of a general product) and
-    the eigendecompositions LAPACK's ``syevd`` (:mod:`domadapt._linalg`).
+    ``O(n² d + n d²)`` instead of the ``O(d³)`` of a ``d × d`` eigendecomposition. The
+    covariances and the matrix powers are symmetric products ``BᵀB`` (one BLAS ``syrk`` each on
+    the CPU for float64 with d ≥ 1024, half the multiply-adds of a general product) and the
+    eigendecompositions LAPACK's ``syevd`` (:mod:`domadapt._linalg`).
 
     Parameters
     ----------
