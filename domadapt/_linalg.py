@@ -45,9 +45,7 @@ def scatter(Xc: torch.Tensor) -> torch.Tensor:
     """
     if not _lapack_ready(Xc):
         return Xc.T @ Xc
-    if not (Xc.is_contiguous() or Xc.T.is_contiguous()):
-        Xc = Xc.contiguous()
-    A = Xc.numpy()
+    A = Xc.numpy()  # a view with the tensor's strides: numpy passes either layout to BLAS
     return torch.from_numpy(A.T @ A)
 
 
