@@ -100,7 +100,6 @@ def ridge_covariance_power(X: torch.Tensor, reg: float, power: float) -> torch.T
         C = covariance(X)
         C.diagonal().add_(reg)
         return sym_power(C, power)
-    eye = torch.eye(d, dtype=X.dtype, device=X.device)
     Xc = X - X.mean(dim=0, keepdim=True)
     scale = max(n - 1, 1)
     lam, V = eigh(Xc @ Xc.T / scale)
@@ -108,7 +107,9 @@ def ridge_covariance_power(X: torch.Tensor, reg: float, power: float) -> torch.T
     lam, V = lam[keep], V[:, keep]
     U = (Xc.T @ V) / torch.sqrt(lam * scale)
     middle = (lam + reg).pow(power) - reg**power
-    return reg**power * eye + (U * middle) @ U.T
+    P = (U * middle) @ U.T
+    P.diagonal().add_(reg**power)
+    return P
 
 
 def generalized_eigh(
