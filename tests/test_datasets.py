@@ -140,6 +140,55 @@ def test_load_feature_file_npz_mat_csv(tmp_path):
     assert yr.tolist() == ["mug"] * 4
 
 
+def test_text_labels_of_every_format_and_headerless_class_names(tmp_path):
+    X = np.arange(12, dtype=np.float64).reshape(4, 3) / 7
+    names = ["back_pack", "mug", "bike", "mug"]
+    rows = [",".join(f"{v:.17g}" for v in row) for row in X]
+    # headerless, class names in the last column: the first row is a sample, not a header
+    (tmp_path / "names.csv").write_text("".join(f"{r},{n}\n" for r, n in zip(rows, names)))
+    # Excel's "CSV UTF-8" starts with a byte-order mark, with or without a header
+    (tmp_path / "bom.csv").write_bytes(("".join(f"{r},{k}\n" for r, k in zip(rows, range(4)))).encode("utf-8-sig"))
+    (tmp_path / "bom_header.csv").write_bytes(
+        ("label,a,b,c\n" + "".join(f"{k},{r}\n" for r, k in zip(rows, range(4)))).encode("utf-8-sig")
+    )
+    # pandas' DataFrame(np.c_[X, y]).to_csv(index=False) names the columns 0..d
+    (tmp_path / "pandas.csv").write_text("0,1,2,3\n" + "".join(f"{r},{k}.0\n" for r, k in zip(rows, range(4))))
+    for name, labels in (("names.csv", names), ("bom.csv", [0, 1, 2, 3]),
+                         ("bom_header.csv", [0, 1, 2, 3]), ("pandas.csv", [0, 1, 2, 3])):
+        Xr, yr = load_feature_file(tmp_path / name)
+        np.testing.assert_allclose(Xr, X, err_msg=name)
+        assert yr.tolist() == labels, name
+    # MATLAB: a char matrix (rows padded with spaces) and a cell array of strings; npz bytes
+    scipy.io.savemat(tmp_path / "char.mat", {"X": X, "y": np.array([n.ljust(9) for n in names])})
+    cell = np.empty((4, 1), dtype=object)
+    for i, n in enumerate(names):
+        cell[i, 0] = n
+    scipy.io.savemat(tmp_path / "cell.mat", {"X": X, "y": cell})
+    np.savez(tmp_path / "bytes.npz", X=X, y=np.array([n.encode() for n in names]))
+    for name in ("char.mat", "cell.mat", "bytes.npz"):
+        assert load_feature_file(tmp_path / name)[1].tolist() == names, name
+    # whole numbers written as text are numbers in every format, as in CSV
+    np.savez(tmp_path / "digits.npz", X=X, y=np.array(["1", "2", "3", "1"]))
+    yr = load_feature_file(tmp_path / "digits.npz")[1]
+    assert yr.dtype == np.int64 and yr.tolist() == [1, 2, 3, 1]
+
+
+def test_damaged_feature_files_are_value_errors_naming_the_file(tmp_path):
+    X = np.ones((30, 20))
+    scipy.io.savemat(tmp_path / "whole.mat", {"X": X, "y": np.arange(30)})
+    np.savez(tmp_path / "whole.npz", X=X, y=np.arange(30))
+    for name in ("whole.mat", "whole.npz"):
+        data = (tmp_path / name).read_bytes()
+        for cut in (40, 200, len(data) // 2, len(data) - 8):
+            damaged = tmp_path / f"cut{cut}{name[-4:]}"
+            damaged.write_bytes(data[:cut])
+            with pytest.raises(ValueError, match=rf"cut{cut}.*not a readable|cut{cut}.*cannot read"):
+                load_feature_file(damaged)
+    (tmp_path / "garbled.mat").write_bytes(b"MATLAB 5.0 MAT-file garbage")
+    with pytest.raises(ValueError, match=r"garbled\.mat.*not a readable \.mat"):
+        load_feature_file(tmp_path / "garbled.mat")
+
+
 def test_load_feature_file_errors_name_file_and_keys(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.npz"):
         load_feature_file(tmp_path / "nope.npz")

@@ -8,11 +8,12 @@ from __future__ import annotations
 import os
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import scipy.io
-from scipy.io.matlab import MatReadError
+import scipy.sparse
 
 from ._task import as_float_array
 
@@ -36,9 +37,12 @@ def load_feature_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndar
         - ``.npz``: arrays under one of the keys ``X``, ``features``, ``fts``, ``feas``, ``fea``
           and one of ``y``, ``labels``, ``label``, ``gnd`` (the first present key is used).
         - ``.mat`` (MATLAB v5/v7, read with :func:`scipy.io.loadmat`): the same keys.
-        - ``.csv`` (comma-separated): one sample per row. The first row is a header when it does not
-          parse as numbers. The labels are the column named ``label`` or ``y`` when the header has
-          one, else the last column; every other column is a feature.
+        - ``.csv`` (comma-separated, UTF-8 with or without a byte-order mark): one sample per
+          row. The first row is a header when one of its cells before the last is not a number,
+          its last cell is ``label`` or ``y``, or it is pandas' default ``0,1,...,d``; so a
+          headerless file may carry class names in its last (label) column. The labels are the
+          column named ``label`` or ``y`` when the header has one, else the last column; every
+          other column is a feature.
 
     Returns
     -------
@@ -46,16 +50,18 @@ def load_feature_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndar
         Features, cast to float64 (integer counts such as ``uint8`` histograms are cast before any
         arithmetic, so no normalisation sees wrapped integers).
     y : ndarray of shape (n_samples,)
-        Labels as stored: int64 when they are whole numbers, otherwise strings (``.csv``) or the
-        stored dtype. Mapping them to classes is the caller's business.
+        Labels: int64 when they are whole numbers (also when written as text), otherwise
+        stripped ``str`` for text (``.csv`` cells, bytes, MATLAB char matrices and cell arrays
+        of strings) or the stored dtype. Mapping them to classes is the caller's business.
 
     Raises
     ------
     FileNotFoundError
         If ``path`` is not a file.
     ValueError
-        For an unsupported suffix, missing keys (the message lists the keys found), a non-2-D feature
-        matrix, or a label count that differs from the row count.
+        For an unsupported suffix, a damaged or truncated file, missing keys (the message lists
+        the keys found), a non-2-D feature matrix, or a label count that differs from the row
+        count.
     """
     path = Path(path)
     if not path.is_file():
@@ -126,7 +132,7 @@ def _pick(keys: list[str], wanted: tuple[str, ...], path: Path, what: str) -> st
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:  # not a zip archive: numpy would need pickle, which is refused
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:  # not a (whole) archive
         raise ValueError(f"feature file {str(path)!r} is not a readable .npz archive: {exc}") from exc
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ValueError(f"feature file {str(path)!r} holds a single .npy array, not an .npz archive")
@@ -136,7 +142,8 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         y_key = _pick(keys, LABEL_KEYS, path, "labels")
         try:
             return archive[x_key], archive[y_key]
-        except (ValueError, zipfile.BadZipFile) as exc:  # object arrays (pickle refused), damaged members
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            # object arrays (pickle refused), damaged or truncated members
             raise ValueError(f"feature file {str(path)!r}: cannot read {x_key!r}/{y_key!r}: {exc}") from exc
 
 
@@ -148,10 +155,17 @@ def _read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
             f"feature file {str(path)!r} is a MATLAB v7.3 (HDF5) file, which scipy cannot read; "
             "save it with save(..., '-v7') or convert it to .npz"
         ) from exc
-    except (ValueError, MatReadError) as exc:
-        raise ValueError(f"feature file {str(path)!r} is not a readable .mat file: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - scipy's reader fails on a damaged file in many ways
+        # (MatReadError, ValueError, OSError on a truncated stream, IndexError or struct.error
+        # on a garbled header, zlib.error on a damaged compressed variable)
+        raise ValueError(
+            f"feature file {str(path)!r} is not a readable .mat file ({type(exc).__name__}: {exc})"
+        ) from exc
     keys = [key for key in data if not key.startswith("__")]
-    return data[_pick(keys, FEATURE_KEYS, path, "feature matrix")], data[_pick(keys, LABEL_KEYS, path, "labels")]
+    X = data[_pick(keys, FEATURE_KEYS, path, "feature matrix")]
+    if scipy.sparse.issparse(X):  # a MATLAB sparse matrix
+        X = X.toarray()
+    return X, data[_pick(keys, LABEL_KEYS, path, "labels")]
 
 
 def _is_number(text: str) -> bool:
@@ -163,14 +177,21 @@ def _is_number(text: str) -> bool:
 
 
 def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with path.open(newline="") as handle:
+    # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first cell
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         first = handle.readline().strip()
     if not first:
         raise ValueError(f"feature file {str(path)!r} is empty")
     cells = [cell.strip().strip('"') for cell in first.split(",")]
     if len(cells) < 2:
         raise ValueError(f"feature file {str(path)!r}: needs at least one feature column and one label column")
-    has_header = not all(_is_number(cell) for cell in cells)
+    has_header = (
+        # a feature cell that is not a number (a label may be a class name), a label column
+        # named as such, or pandas' default column names 0, 1, ..., d
+        not all(_is_number(cell) for cell in cells[:-1])
+        or cells[-1].lower() in CSV_LABEL_COLUMNS
+        or cells == [str(i) for i in range(len(cells))]
+    )
     label_col = len(cells) - 1
     if has_header:
         named = [i for i, cell in enumerate(cells) if cell.lower() in CSV_LABEL_COLUMNS]
@@ -181,14 +202,37 @@ def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with warnings.catch_warnings():  # a header-only file: reported below as "no rows"
             warnings.filterwarnings("ignore", message=".*input contained no data", category=UserWarning)
-            X = np.loadtxt(path, delimiter=",", skiprows=skip, usecols=feature_cols, dtype=np.float64, ndmin=2)
-            y = np.loadtxt(path, delimiter=",", skiprows=skip, usecols=[label_col], dtype=str, ndmin=1)
+            X = np.loadtxt(path, delimiter=",", skiprows=skip, usecols=feature_cols, dtype=np.float64,
+                           ndmin=2, encoding="utf-8-sig")
+            y = np.loadtxt(path, delimiter=",", skiprows=skip, usecols=[label_col], dtype=str, ndmin=1,
+                           encoding="utf-8-sig")
     except ValueError as exc:
         raise ValueError(f"feature file {str(path)!r}: cannot parse as comma-separated numbers: {exc}") from exc
-    y = np.char.strip(np.char.strip(y), '"')
-    if all(_is_number(value) for value in y):
-        y = y.astype(np.float64)
-    return X, y
+    return X, np.char.strip(np.char.strip(y), '"')
+
+
+def _text_labels(y: np.ndarray, path: Path) -> np.ndarray:
+    """Stored text labels as stripped ``str``: bytes decoded, MATLAB char matrices (padded
+    with spaces) and cell arrays (an object array of 1-element string arrays) unpacked; whole
+    numbers written as text become numbers (float64, made int64 by the caller)."""
+    if y.dtype.kind == "O":
+        values = []
+        for item in y.ravel():
+            item = np.asarray(item).ravel()
+            if item.size != 1:
+                raise ValueError(
+                    f"feature file {str(path)!r}: a label cell holds {item.size} values, expected one"
+                )
+            values.append(item[0])
+        y = np.asarray(values).reshape(y.shape)
+        if y.dtype.kind not in "SU":
+            return y
+    if y.dtype.kind == "S":
+        y = np.char.decode(y, "utf-8")
+    y = np.char.strip(y)
+    if y.size and all(_is_number(value) for value in y.ravel()):
+        return y.astype(np.float64)
+    return y
 
 
 def _check_arrays(X: np.ndarray, y: np.ndarray, path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -200,6 +244,8 @@ def _check_arrays(X: np.ndarray, y: np.ndarray, path: Path) -> tuple[np.ndarray,
     if X.dtype.kind not in "biuf":
         raise ValueError(f"feature file {str(path)!r}: the feature matrix has non-numeric dtype {X.dtype}")
     y = np.asarray(y)
+    if y.dtype.kind in "SUO":
+        y = _text_labels(y, path)
     if y.ndim == 2 and 1 in y.shape:  # MATLAB stores vectors as (n, 1) or (1, n)
         y = y.ravel()
     if y.ndim != 1 or y.shape[0] != X.shape[0]:
