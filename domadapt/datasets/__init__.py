@@ -5,7 +5,7 @@ See ``docs/datasets.md``.
 """
 
 from ._paths import ENV_VAR, resolve_data_root
-from ._registry import DATASETS, DEFAULT_DATASET, list_tasks, load_task
+from ._registry import DATASETS, DEFAULT_DATASET, canonical_task, list_tasks, load_task
 from ._task import Domain, DomainTask, parse_task, task_name
 from .digits import DIGITS_DOMAINS, DIGITS_TASKS, load_digits_shift
 from .extract import FeatureFile, extract_features, feature_file_paths
@@ -71,6 +71,7 @@ __all__ = [
     "image_task",
     "image_transforms",
     "l1_normalize",
+    "canonical_task",
     "list_tasks",
     "load_digits_shift",
     "load_feature_file",

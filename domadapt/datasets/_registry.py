@@ -5,10 +5,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ._task import DomainTask, parse_task
-from .digits import DIGITS_TASKS, load_digits_shift
-from .office31 import OFFICE31_TASKS, office31_task
-from .office_caltech import OFFICE_CALTECH10_DECAF_TASKS, OFFICE_CALTECH10_TASKS, office_caltech10_task
+from ._task import DomainTask, parse_task, task_name
+from .digits import DIGITS_DOMAINS, DIGITS_TASKS, load_digits_shift
+from .office31 import _LETTER as _OFFICE31_LETTER
+from .office31 import OFFICE31_TASKS, office31_domain, office31_task
+from .office_caltech import _LETTER as _OFFICE_CALTECH10_LETTER
+from .office_caltech import (
+    OFFICE_CALTECH10_DECAF_TASKS,
+    OFFICE_CALTECH10_TASKS,
+    office_caltech10_domain,
+    office_caltech10_task,
+)
 
 #: The data set that needs no files.
 DEFAULT_DATASET = "digits"
@@ -25,6 +32,51 @@ DATASETS: dict[str, tuple[str, ...]] = {
 def list_tasks(dataset: str = DEFAULT_DATASET) -> list[str]:
     """Standard task names of ``dataset`` (one of :data:`DATASETS`), e.g. ``["O→R", "O→B", "O→Z"]``."""
     return list(DATASETS[_check_dataset(dataset)])
+
+
+def canonical_task(dataset: str, task: str) -> str:
+    """The short name (``"A→W"``) of any task of ``dataset``, standard or not.
+
+    Parameters
+    ----------
+    dataset : str
+        One of :data:`DATASETS`.
+    task : str
+        Source and target separated by ``→`` or ``->``, each given by letter or name in any
+        case: ``"A->W"``, ``"amazon->webcam"``, ``"c→a"``, ``"rotated->original"``. Any two
+        distinct domains of the data set form a task; :func:`list_tasks` gives the standard
+        ones (for DeCAF features only ``D→W`` and ``W→D`` have staged files, see
+        :func:`~domadapt.datasets.load_office_caltech10`).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        For an unknown data set or domain, a malformed name, or the same domain twice.
+    """
+    dataset = _check_dataset(dataset)
+    source, target = (_domain_letter(dataset, part) for part in parse_task(task))
+    if source == target:
+        raise ValueError(f"task {task!r}: source and target are the same domain")
+    return task_name(source, target)
+
+
+def _domain_letter(dataset: str, domain: str) -> str:
+    if dataset == "office31":
+        return _OFFICE31_LETTER[office31_domain(domain)]
+    if dataset != "digits":
+        return _OFFICE_CALTECH10_LETTER[office_caltech10_domain(domain)]
+    key = domain.strip()
+    names = {name: letter for letter, (name, _) in DIGITS_DOMAINS.items()}
+    letter = key.upper() if key.upper() in DIGITS_DOMAINS else names.get(key.lower())
+    if letter is None:
+        raise ValueError(
+            f"unknown digits domain {domain!r}; use one of {list(names)} or {list(DIGITS_DOMAINS)}"
+        )
+    return letter
 
 
 def load_task(
@@ -50,8 +102,7 @@ def load_task(
     -------
     DomainTask
     """
-    dataset = _check_dataset(dataset)
-    source, target = parse_task(task)
+    source, target = parse_task(canonical_task(dataset, task))
     if dataset == "digits":
         return load_digits_shift(f"{source}→{target}", **kwargs)
     if dataset == "office31":
