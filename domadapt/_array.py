@@ -61,7 +61,7 @@ def resolve_device(device: DeviceLike, *arrays: Any) -> torch.device:
 
     ``"auto"`` (or None) takes the device of the first tensor among ``arrays`` that lives on an
     accelerator, else CUDA when available, else the CPU. Any other value is passed to
-    :class:`torch.device`.
+    :class:`torch.device`; an invalid name, or CUDA where none is available, is a ``ValueError``.
     """
     if device is None or (isinstance(device, str) and device == "auto"):
         for a in arrays:
@@ -69,9 +69,12 @@ def resolve_device(device: DeviceLike, *arrays: Any) -> torch.device:
                 return a.device
         return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
     try:
-        return torch.device(device)
+        resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"device={device!r} is not a valid torch device: {exc}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} asks for CUDA, which this torch build or machine lacks")
+    return resolved
 
 
 def to_tensor(

@@ -314,23 +314,30 @@ def _plot(args: argparse.Namespace) -> int:
     import re
 
     from .bench.methods import UnknownMethodError, get_method
-    from .bench.runner import make_classifier, resolve_tasks
-    from .datasets import load_task
+    from .bench.runner import load_bench_task, make_classifier, resolve_tasks
     from .plot import plot_embedding, plot_per_class_accuracy
 
     try:
         spec, baseline = get_method(args.method), get_method("NoAdapt")
     except UnknownMethodError as exc:
         raise BenchmarkError(str(exc)) from None
+    if args.max_points < 2:
+        raise BenchmarkError(f"--max-points must be at least 2, got {args.max_points}")
     task_name = resolve_tasks(args.dataset, [args.task])[0]
-    task = load_task(args.dataset, task_name, data_root=args.data_root)
+    # a method's own classifier wins, as in bench; the baseline has no head: logreg stands in
+    chosen = spec.classifier or args.classifier
+    baseline_classifier = "logreg" if chosen == "head" else chosen
+    if chosen == "head" and not spec.has_own_predictor():
+        raise BenchmarkError(f"method {args.method!r} has no classification head of its own")
+    task = load_bench_task(args.dataset, task_name, args.data_root)
     Xs, ys, Xt, yt = task.arrays()
 
-    def fitted(method_spec: Any) -> Any:
-        classifier = make_classifier(args.classifier, args.seed)
-        return method_spec.build(classifier, args.seed, device=args.device).fit(Xs, ys, Xt)
+    def fitted(method_spec: Any, classifier: str) -> Any:
+        estimator = make_classifier(classifier, args.seed)
+        return method_spec.build(estimator, args.seed, device=args.device).fit(Xs, ys, Xt)
 
-    adapter, source_only = fitted(spec), fitted(baseline)
+    adapter, source_only = fitted(spec, chosen), fitted(baseline, baseline_classifier)
+    baseline_label = "no adaptation" + (f" ({baseline_classifier})" if chosen == "head" else "")
     args.out.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{args.dataset}_{task.name}_{args.method}")
     paths = [args.out / f"embedding_{stem}_{args.embedding}.png", args.out / f"per_class_{stem}.png"]
@@ -341,7 +348,7 @@ def _plot(args: argparse.Namespace) -> int:
             title=f"{args.method} on {task.dataset} {task.name}",
         )
         plot_per_class_accuracy(
-            yt, {"no adaptation": source_only.predict(Xt), args.method: adapter.predict(Xt)},
+            yt, {baseline_label: source_only.predict(Xt), args.method: adapter.predict(Xt)},
             task.class_names, paths[1], title=f"per-class target accuracy, {task.dataset} {task.name}",
         )
     except ImportError as exc:

@@ -103,6 +103,11 @@ def test_device_resolution():
     assert resolve_device("auto", np.zeros(2)).type in ("cpu", "cuda")
     with pytest.raises(ValueError, match="device="):
         resolve_device("gpu0")
+    if not torch.cuda.is_available():  # a clear error, not torch's assertion deep inside a fit
+        with pytest.raises(ValueError, match="asks for CUDA"):
+            resolve_device("cuda:0")
+    else:
+        assert resolve_device("cuda").type == "cuda"
 
 
 def test_string_labels_round_trip(data):

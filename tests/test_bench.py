@@ -37,7 +37,7 @@ from domadapt.bench.tables import (
     to_latex,
     to_markdown,
 )
-from domadapt.datasets import Domain, DomainTask
+from domadapt.datasets import Domain, DomainTask, parse_task, task_name
 
 TASKS = ["A→B", "B→A"]
 
@@ -79,6 +79,14 @@ def tiny(monkeypatch):
 
     monkeypatch.setattr(runner, "list_tasks", lambda dataset: list(TASKS))
     monkeypatch.setattr(runner, "load_task", load_task)
+
+    def canonical_task(dataset, name):
+        source, target = parse_task(name)
+        if not {source, target} <= {"A", "B"} or source == target:
+            raise ValueError("unknown domain")
+        return task_name(source, target)
+
+    monkeypatch.setattr(runner, "canonical_task", canonical_task)
     Counting.fits, Counting.saw_target_labels = 0, False
     register_method(MethodSpec("Count", Counting, {}, "test double"))
     yield loads
@@ -265,7 +273,7 @@ def test_resume_skips_finished_runs(tiny, tmp_path):
     again = _run(tmp_path, seeds=[0, 1])
     assert Counting.fits == 4, "finished runs were run again"
     assert again == first
-    assert tiny == TASKS  # nothing to run: no task was loaded again
+    assert tiny == TASKS * 2  # nothing to run: each task loaded once more, to check its data
 
     _run(tmp_path, seeds=[0, 1, 2])
     assert Counting.fits == 6  # only seed 2, on both tasks
@@ -273,6 +281,43 @@ def test_resume_skips_finished_runs(tiny, tmp_path):
 
     _run(tmp_path, seeds=[0], classifier="logreg")
     assert Counting.fits == 8  # another classifier is another run
+
+
+def test_records_of_other_data_are_refused_not_reused(tiny, monkeypatch, tmp_path):
+    first = _run(tmp_path, tasks=["A→B"])
+    assert first[0]["data_digest"] == _tiny_task("A→B").digest()
+
+    def other_data(dataset, task, *, data_root=None):  # the same task from another data folder
+        shifted = _tiny_task(task)
+        source = Domain(shifted.source.X + 1.0, shifted.source.y, shifted.source.name)
+        return dataclasses.replace(shifted, source=source)
+
+    monkeypatch.setattr(runner, "load_task", other_data)
+    with pytest.raises(BenchmarkError, match="other data"):
+        _run(tmp_path, tasks=["A→B"])  # nothing pending, yet the data are checked
+    with pytest.raises(BenchmarkError, match="other data"):
+        _run(tmp_path, tasks=["A→B"], seeds=[0, 1])  # before the new seed runs
+    assert Counting.fits == 1 and len(read_records(tmp_path / RECORDS_FILE)) == 1
+
+    def missing(dataset, task, *, data_root=None):
+        raise FileNotFoundError("no data folder")
+
+    monkeypatch.setattr(runner, "load_task", missing)
+    with pytest.raises(FileNotFoundError):  # a wrong data root is not hidden by the records
+        _run(tmp_path, tasks=["A→B"])
+
+
+def test_unreadable_data_and_a_head_without_a_head_are_benchmark_errors(tiny, monkeypatch, tmp_path):
+    with pytest.raises(BenchmarkError, match="no classification head"):
+        _run(tmp_path / "o", classifier="head")
+
+    def damaged(dataset, task, *, data_root=None):
+        raise ValueError("feature file 'x.mat' is not a readable .mat file")
+
+    monkeypatch.setattr(runner, "load_task", damaged)
+    with pytest.raises(BenchmarkError, match="cannot load task A→B .*not a readable"):
+        _run(tmp_path / "o")
+    assert not (tmp_path / "o").exists()
 
 
 def test_half_written_last_line_is_ignored_and_run_again(tiny, tmp_path):
@@ -306,6 +351,8 @@ def test_a_broken_line_inside_the_file_is_skipped_with_a_warning(tmp_path):
         ({"seeds": [0, 0]}, "seeds"),
         ({"seeds": [-1]}, "seeds"),
         ({"classifier": "svm"}, "unknown classifier"),
+        ({"tasks": []}, "no task given"),
+        ({"device": "nope"}, "not a valid torch device"),
     ],
 )
 def test_bad_requests_fail_before_anything_runs(tiny, tmp_path, kwargs, message):
@@ -451,6 +498,17 @@ def test_published_rows_sit_under_ours_with_their_selection_and_mark():
     assert len(accuracy_table(records, published=False).rows) == 2
     # published numbers are accuracies: other metrics get no published rows
     assert len(metric_table(records, "macro_f1").rows) == 2
+
+
+def test_published_rows_only_beside_runs_of_their_classifier():
+    dataset = "office_caltech10_surf"
+    logreg = [_record("NoAdapt", t, 0, 0.3, dataset=dataset, classifier="logreg") for t in ("C→A", "D→W")]
+    assert [row.label for row in accuracy_table(logreg).rows] == ["NoAdapt"]  # Long et al. used 1-NN
+    assert not any(note.startswith("NN (published") for note in footnote(logreg))
+    both = logreg + [_record("NoAdapt", t, 0, 0.2, dataset=dataset) for t in ("C→A", "D→W")]
+    assert [row.label for row in accuracy_table(both).rows] == [
+        "NoAdapt (logreg)", "NoAdapt (1nn)", "NN (published, Long et al. 2013; 1nn)"
+    ]
 
 
 def test_every_reference_states_its_selection():

@@ -70,6 +70,10 @@ def test_bench_end_to_end_on_digits(tmp_path, capsys):
         (["bench", "--methods", "Nope"], "unknown method 'Nope'"),
         (["bench", "--tasks", "O->X"], "unknown task 'O->X'"),
         (["bench", "--dataset", "nope"], "unknown dataset 'nope'"),
+        (["bench", "--tasks", ","], "no task given"),
+        (["bench", "--classifier", "head", "--methods", "NoAdapt"], "no classification head"),
+        (["bench", "--device", "nope"], "not a valid torch device"),
+        (["bench", "--threads", "-3"], "threads must be a non-negative integer"),
     ],
 )
 def test_user_errors_give_one_line_and_exit_2(argv, message, tmp_path, capsys):
@@ -88,6 +92,33 @@ def test_missing_data_root_gives_one_line_and_exit_2(tmp_path, monkeypatch, caps
     assert "DOMADAPT_DATA" in err and len(err.strip().splitlines()) == 1
     assert main(argv + ["--data-root", str(tmp_path / "absent")]) == 2
     assert "absent" in capsys.readouterr().err
+
+
+def test_any_pair_of_domains_by_letter_or_name_is_a_task(tmp_path, capsys):
+    argv = ["bench", "--methods", "NoAdapt", "--seeds", "1", "--no-progress", "--out", str(tmp_path / "d")]
+    assert main(argv + ["--tasks", "rotated->original,r->o"]) == 0
+    records = json.loads((tmp_path / "d" / "results.json").read_text(encoding="utf-8"))
+    assert [r["task"] for r in records] == ["R→O"]  # one task, named by its letters
+    capsys.readouterr()
+    # DeCAF amazon is a task of the data set; without its file the error says why
+    decaf = ["bench", "--dataset", "office_caltech10_decaf", "--tasks", "amazon->webcam",
+             "--data-root", str(tmp_path), "--methods", "NoAdapt", "--out", str(tmp_path / "o")]
+    assert main(decaf) == 2
+    err = capsys.readouterr().err
+    assert "amazon_decaf.mat" in err and "put them next to" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_damaged_data_file_gives_one_line_and_exit_2(tmp_path, capsys):
+    folder = tmp_path / "office_caltech10_surf"
+    folder.mkdir()
+    for name in ("Caltech10_SURF_L10.mat", "amazon_SURF_L10.mat"):
+        (folder / name).write_bytes(b"MATLAB 5.0 MAT-file garbage")
+    argv = ["bench", "--dataset", "office_caltech10_surf", "--tasks", "C->A", "--methods", "NoAdapt",
+            "--data-root", str(tmp_path), "--no-progress", "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Caltech10_SURF_L10.mat" in err and "not a readable .mat" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
 
 
 def test_console_command_prints_no_traceback():

@@ -139,3 +139,14 @@ def test_cli_plot_end_to_end_on_digits(tmp_path, capsys):
     assert str(written[0]) in capsys.readouterr().out
     assert main(["plot", "--task", "O->R", "--method", "NoSuchMethod", "--out", str(tmp_path)]) == 2
     assert "unknown method" in capsys.readouterr().err
+    assert main(["plot", "--task", "O->R", "--method", "CORAL", "--max-points", "1", "--out", str(tmp_path)]) == 2
+    assert "--max-points must be at least 2" in capsys.readouterr().err
+    assert main(["plot", "--task", "O->R", "--method", "CORAL", "--classifier", "head", "--out", str(tmp_path)]) == 2
+    assert "no classification head" in capsys.readouterr().err
+
+
+def test_cli_plot_keeps_a_methods_own_classifier(tmp_path, capsys):
+    # KMM runs with logistic regression whatever --classifier says (1-NN takes no weights)
+    assert main(["plot", "--task", "O->R", "--method", "KMM", "--classifier", "1nn",
+                 "--max-points", "100", "--out", str(tmp_path)]) == 0
+    assert len(list(tmp_path.glob("*.png"))) == 2

@@ -106,6 +106,10 @@ class BenchConfig:
     method_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 0:
+            raise BenchmarkError(f"threads must be a non-negative integer (0: torch's default), got {self.threads!r}")
+
     def updated(self, **values: Any) -> "BenchConfig":
         """A copy with the given fields replaced; ``None`` values are ignored (a flag not given).
 

@@ -126,6 +126,11 @@ class MethodSpec:
             )
         return cls
 
+    def has_own_predictor(self) -> bool:
+        """Whether the adapter predicts without an attached estimator (a network's head), so
+        that it can run with the ``"head"`` classifier."""
+        return self.adapter_class().predict is not Adapter.predict
+
     def build(
         self,
         estimator: Any,

@@ -71,6 +71,10 @@ class Reference:
         What the source says about the choice, and where ("" when it says nothing).
     transcribed_from : str
         Where the numbers were read, when not from the paper itself ("" when from the paper).
+    classifier : str or None
+        The classifier behind the numbers in the benchmark's vocabulary (``"1nn"``,
+        ``"logreg"``, ``"head"``); tables show the row only beside our runs with the same
+        classifier. None: not stated (shown beside any).
 
     Raises
     ------
@@ -86,6 +90,7 @@ class Reference:
     selection: str
     selection_evidence: str = ""
     transcribed_from: str = ""
+    classifier: str | None = None
 
     def __post_init__(self) -> None:
         if self.selection not in REFERENCE_SELECTIONS:
@@ -121,6 +126,7 @@ def _surf(
         selection=selection,
         selection_evidence=selection_evidence,
         transcribed_from=transcribed_from,
+        classifier="1nn",
     )
 
 

@@ -40,7 +40,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from tqdm.auto import tqdm
 
 from .. import __version__, config_context
-from ..datasets import DomainTask, list_tasks, load_task, parse_task, task_name
+from .._array import resolve_device
+from ..datasets import DomainTask, canonical_task, list_tasks, load_task
 from ..evaluation import SCORERS, classification_metrics, select_by_score
 from .methods import MethodSpec, UnknownMethodError, get_method
 
@@ -186,14 +187,16 @@ def _drop_unterminated_tail(path: Path) -> None:
 
 
 def resolve_tasks(dataset: str, tasks: Iterable[str] | None) -> list[str]:
-    """Canonical task names of ``dataset`` (all of them for ``None``).
+    """Canonical task names of ``dataset`` (its standard tasks for ``None``).
 
-    ``"A->W"`` and ``"A→W"`` are the same task.
+    ``"A->W"``, ``"A→W"``, ``"a->w"`` and ``"amazon->webcam"`` are the same task; any two
+    distinct domains of the data set form one (:func:`domadapt.datasets.canonical_task`).
+    Repeated tasks are kept once.
 
     Raises
     ------
     BenchmarkError
-        For an unknown data set or task, naming the valid ones.
+        For an unknown data set, domain or malformed name, or an empty list of tasks.
     """
     try:
         known = list(list_tasks(dataset))
@@ -204,15 +207,16 @@ def resolve_tasks(dataset: str, tasks: Iterable[str] | None) -> list[str]:
     resolved = []
     for name in tasks:
         try:
-            canonical = task_name(*parse_task(name))
+            canonical = canonical_task(dataset, name)
         except ValueError as exc:
-            raise BenchmarkError(str(exc)) from None
-        if canonical not in known:
             raise BenchmarkError(
-                f"unknown task {name!r} for data set {dataset!r}; available: {', '.join(known)}"
-            )
+                f"unknown task {name!r} for data set {dataset!r}: {exc}; the standard tasks are "
+                f"{', '.join(known)}"
+            ) from None
         if canonical not in resolved:
             resolved.append(canonical)
+    if not resolved:
+        raise BenchmarkError(f"no task given; the standard tasks of {dataset!r} are {', '.join(known)}")
     return resolved
 
 
@@ -258,13 +262,18 @@ def run_benchmark(
     -------
     list of dict
         One record per (task, method, seed), in that nesting order, read back from ``out`` for
-        runs that were already done. See :func:`run_one` for the fields.
+        runs that were already done. See :func:`run_one` for the fields; the records of this
+        function also carry ``data_digest``, the task's :meth:`~domadapt.datasets.DomainTask.digest`.
 
     Raises
     ------
     BenchmarkError
-        For an unknown method, task, data set, classifier or selection, bad seeds, or an ``out``
-        whose records ran a method of the same name with other settings — before anything runs.
+        Before anything runs: for an unknown method, task, data set, classifier or selection,
+        bad seeds, the ``"head"`` classifier with a method that has no head, an unreadable data
+        file, or an ``out`` whose records ran a method of the same name with other settings or
+        a task on other data (its records' ``data_digest`` differs from the data loaded now;
+        every task with recorded runs is loaded to check, so a rerun with nothing left to do
+        still needs the data).
     FileNotFoundError
         When the data set's files are missing.
     """
@@ -272,7 +281,20 @@ def run_benchmark(
     task_names = resolve_tasks(dataset, tasks)
     seed_list = _check_seeds(seeds)
     make_classifier(classifier, seed_list[0])  # an unknown name fails here, before any run
+    for spec in specs:
+        if (spec.classifier or classifier) == "head" and not spec.has_own_predictor():
+            raise BenchmarkError(
+                f"method {spec.name!r} has no classification head of its own; the 'head' "
+                f"classifier is for the deep methods: use one of "
+                f"{', '.join(c for c in CLASSIFIERS if c != 'head')}"
+            )
     digests = {spec.name: spec.digest() for spec in specs}
+    try:
+        resolve_device(device)
+    except ValueError as exc:
+        raise BenchmarkError(str(exc)) from None
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise BenchmarkError(f"out={str(out)!r} is a file; the benchmark writes a folder there")
 
     path = None if out is None else Path(out) / RECORDS_FILE
     done: dict[tuple[Any, ...], Record] = {}
@@ -290,11 +312,28 @@ def run_benchmark(
                 "or use another output folder"
             )
     pending = [run for run, k in zip(grid, keys) if k not in done]
+    # the data of every task with recorded runs must be the data the records came from (another
+    # data folder or preprocessing under the same output folder is an error, not a silent reuse)
+    recorded_digests: dict[str, set[str]] = {}
+    for k in keys:
+        if k in done and done[k].get("data_digest") is not None:
+            recorded_digests.setdefault(k[1], set()).add(done[k]["data_digest"])
+    loaded, data = None, None
+    for t in task_names:
+        if t in recorded_digests:
+            loaded, data = t, load_bench_task(dataset, t, data_root)
+            if recorded_digests[t] != {data.digest()}:
+                raise BenchmarkError(
+                    f"{path} holds runs of task {t} on other data (data digest "
+                    f"{', '.join(sorted(recorded_digests[t]))}, now {data.digest()}): the data "
+                    "folder or its files changed; use another output folder"
+                )
     if not pending:
         return [done[k] for k in keys]
-    # load the first task before creating anything, so that missing data fails cleanly
-    loaded = pending[0][0]
-    data = load_task(dataset, loaded, data_root=data_root)
+    # load the first pending task before creating anything, so that missing data fails cleanly
+    if loaded != pending[0][0]:
+        loaded, data = pending[0][0], load_bench_task(dataset, pending[0][0], data_root)
+    digest = data.digest()
     writer = None if path is None else RecordWriter(path)
     results: list[Record] = []
     try:
@@ -305,10 +344,12 @@ def run_benchmark(
                     continue
                 if t != loaded:
                     bar.set_postfix_str(f"loading {t}")
-                    loaded, data = t, load_task(dataset, t, data_root=data_root)
+                    loaded, data = t, load_bench_task(dataset, t, data_root)
+                    digest = data.digest()
                 bar.set_postfix_str(f"{t} {spec.name} seed={seed}")
                 record = run_one(spec, data, seed, classifier=classifier, device=device)
                 record["dataset"] = dataset  # the name the run is keyed by
+                record["data_digest"] = digest
                 if writer is not None:
                     writer.write(record)
                 results.append(record)
@@ -317,6 +358,16 @@ def run_benchmark(
         if writer is not None:
             writer.close()
     return results
+
+
+def load_bench_task(dataset: str, task: str, data_root: str | os.PathLike[str] | None) -> DomainTask:
+    """:func:`~domadapt.datasets.load_task`, with an unreadable file as a :class:`BenchmarkError`."""
+    try:
+        return load_task(dataset, task, data_root=data_root)
+    except FileNotFoundError:
+        raise
+    except ValueError as exc:
+        raise BenchmarkError(f"cannot load task {task} of {dataset!r}: {exc}") from None
 
 
 def run_one(

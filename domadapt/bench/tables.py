@@ -179,11 +179,13 @@ def metric_table(records: Sequence[Record], metric: str = "accuracy", *, publish
     dataset = _dataset_of(records)
     tasks = _unique(r["task"] for r in records)
     rows = []
+    several = len(_unique(r["classifier"] for r in records)) > 1
     for method, groups in _by_method(records).items():
         for label, mine in groups:
             rows.append(_metric_row(label, mine, tasks, metric))
         if published and metric == "accuracy":
-            rows.extend(_published_rows(dataset, method, tasks))
+            used = {mine[0]["classifier"] for _, mine in groups}
+            rows.extend(_published_rows(dataset, method, tasks, used, several))
     return Table(
         title=f"{METRICS[metric]} (%) on {dataset}",
         corner="Method",
@@ -228,14 +230,30 @@ def _metric_row(label: str, records: Sequence[Record], tasks: Sequence[str], met
     return Row(label, (*cells, Cell(avg, std)), selection, marked)
 
 
-def _published_rows(dataset: str, method: str, tasks: Sequence[str]) -> list[Row]:
+def _published_rows(
+    dataset: str, method: str, tasks: Sequence[str], classifiers: set[str], several: bool
+) -> list[Row]:
+    """The published rows of ``method`` whose classifier is among ``classifiers`` (ours for that
+    method), the classifier named in the label when the table has ``several``."""
     rows = []
-    for ref in reference.find_references(dataset, REFERENCE_NAMES.get(method, method)):
+    for ref in _references(dataset, method, classifiers):
         cells = [Cell(ref.accuracy.get(t)) for t in tasks]
         complete = all(c.mean is not None for c in cells)
         avg = Cell(statistics.fmean(c.mean for c in cells) if complete else None)
-        rows.append(Row(published_label(ref), (*cells, avg), ref.selection, ref.uses_target_labels))
+        label = published_label(ref)
+        if several and ref.classifier is not None:
+            label = f"{label[:-1]}; {ref.classifier})" if label.endswith(")") else f"{label} ({ref.classifier})"
+        rows.append(Row(label, (*cells, avg), ref.selection, ref.uses_target_labels))
     return rows
+
+
+def _references(dataset: str, method: str, classifiers: set[str]) -> list[reference.Reference]:
+    """The recorded references of ``method`` on ``dataset`` run with one of ``classifiers``."""
+    return [
+        ref
+        for ref in reference.find_references(dataset, REFERENCE_NAMES.get(method, method))
+        if ref.classifier is None or ref.classifier in classifiers
+    ]
 
 
 def published_label(ref: reference.Reference) -> str:
@@ -359,7 +377,7 @@ def _shown_references(dataset: str, records: Sequence[Record]) -> list[reference
     return [
         ref
         for method in _unique(r["method"] for r in records)
-        for ref in reference.find_references(dataset, REFERENCE_NAMES.get(method, method))
+        for ref in _references(dataset, method, {r["classifier"] for r in records if r["method"] == method})
     ]
 
 
