@@ -197,8 +197,11 @@ def _write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename: readers (and a killed
     run) see the old file or the new one, never half of one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:  # interrupted before the rename: no temporary file is left behind
+        tmp.unlink(missing_ok=True)
 
 
 def _add_extract_features_parser(commands: argparse._SubParsersAction) -> None:
