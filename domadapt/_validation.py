@@ -7,6 +7,8 @@ exactly, and nothing is clipped, imputed or reordered.
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,21 @@ import torch
 from ._array import is_tensor, to_numpy
 
 DOMAINS = ("source", "target")
+
+
+def is_integer(value: Any) -> bool:
+    """Whether ``value`` is a Python or numpy integer (not a bool): hyper-parameters may come
+    from ``np.arange`` grids."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real(value: Any) -> bool:
+    """Whether ``value`` is a finite Python or numpy real number (not a bool)."""
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, (bool, np.bool_))
+        and math.isfinite(value)
+    )
 
 
 def check_array(X: Any, name: str = "X", *, ndim: int = 2) -> np.ndarray | torch.Tensor:

@@ -192,7 +192,7 @@ class Adapter(BaseEstimator):
 
     def _report_seed(self) -> int:
         rs = getattr(self, "random_state", None)
-        return rs if isinstance(rs, (int, np.integer)) else 0
+        return int(rs) if isinstance(rs, (int, np.integer)) else 0
 
     def _fit_estimator(
         self, Zs: torch.Tensor, y: np.ndarray, Zt: torch.Tensor, yt: np.ndarray | None

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from ._array import ArrayLike, to_numpy
 from ._config import get_config
-from ._validation import check_array, check_same_features, is_classification_target
+from ._validation import check_array, check_same_features, is_classification_target, is_real
 from .base import Adapter, DAPipeline
 
 __all__ = [
@@ -1000,7 +1000,7 @@ def soft_neighborhood_density(
     K. Saito, D. Kim, P. Teterwak, S. Sclaroff, T. Darrell, K. Saenko. *Tune it the Right Way:
     Unsupervised Validation of Domain Adaptation via Soft Neighborhood Density.* ICCV 2021.
     """
-    if not (isinstance(temperature, (int, float)) and not isinstance(temperature, bool) and temperature > 0):
+    if not (is_real(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a positive number, got {temperature!r}")
     P = _target_representation(_unwrap(estimator), X_target, representation)
     n = P.shape[0]

@@ -115,6 +115,23 @@ class TestContract:
                 continue
             assert hasattr(a, name), f"__init__ must store {name} as an attribute"
 
+    def test_numpy_scalar_hyper_parameters_fit_like_python_ones(self, cls, data):
+        """Grids built with np.arange / np.logspace hand numpy scalars to every parameter."""
+        plain = make(cls)
+        # np.float64 subclasses float: float32 where it holds the value exactly tests more
+        as_numpy = {
+            name: (np.int64(value) if isinstance(value, int)
+                   else np.float32(value) if float(np.float32(value)) == value else np.float64(value))
+            for name, value in plain.get_params(deep=False).items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+        }
+        converted = make(cls, **as_numpy)
+        for name, value in as_numpy.items():
+            assert type(converted.get_params()[name]).__module__ == "numpy", name
+        Z = converted.fit(data["Xs"], data["ys"], data["Xt"]).transform(data["Xs"], domain="source")
+        reference = plain.fit(data["Xs"], data["ys"], data["Xt"]).transform(data["Xs"], domain="source")
+        np.testing.assert_allclose(Z, reference, rtol=1e-6, atol=1e-8)
+
     def test_fit_returns_self_and_report(self, cls, data):
         a = make(cls)
         assert a.fit(data["Xs"], data["ys"], data["Xt"]) is a

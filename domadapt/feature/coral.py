@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from .._linalg import ridge_covariance_power
+from .._validation import is_real
 from ..base import Adapter
 
 
@@ -68,7 +69,7 @@ class CORAL(Adapter):
         self.device = device
 
     def _check_params(self) -> None:
-        if not (isinstance(self.reg, (int, float)) and self.reg > 0):
+        if not (is_real(self.reg) and self.reg > 0):
             raise ValueError(f"reg must be a positive number, got {self.reg!r}")
         if not isinstance(self.center, (bool, np.bool_)):
             raise TypeError(f"center must be a bool, got {self.center!r}")

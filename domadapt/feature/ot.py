@@ -13,6 +13,7 @@ from scipy.sparse import coo_array
 from sklearn.exceptions import ConvergenceWarning
 
 from .._config import get_config
+from .._validation import is_integer, is_real
 from ..base import Adapter
 from ..kernels import sq_euclidean
 
@@ -176,15 +177,15 @@ class OTMapping(Adapter):
             raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}")
         if self.norm not in _NORMS:
             raise ValueError(f"norm must be one of {_NORMS}, got {self.norm!r}")
-        if not (_is_number(self.reg_e) and self.reg_e > 0):
+        if not (is_real(self.reg_e) and self.reg_e > 0):
             raise ValueError(f"reg_e must be a positive number, got {self.reg_e!r}")
-        if not (_is_number(self.reg_cl) and self.reg_cl >= 0):
+        if not (is_real(self.reg_cl) and self.reg_cl >= 0):
             raise ValueError(f"reg_cl must be a non-negative number, got {self.reg_cl!r}")
-        if not (_is_number(self.tol) and self.tol > 0):
+        if not (is_real(self.tol) and self.tol > 0):
             raise ValueError(f"tol must be a positive number, got {self.tol!r}")
         for name in ("max_iter", "max_outer_iter"):
             value = getattr(self, name)
-            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            if not (is_integer(value) and value >= 1):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
     # ------------------------------------------------------------------ fitting
@@ -580,8 +581,6 @@ def _warn_if_unconverged(result: _SinkhornResult, tol: float) -> None:
         )
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 __all__ = ["OTMapping"]

@@ -25,6 +25,7 @@ from sklearn.preprocessing import Normalizer
 
 from .._array import to_numpy
 from .._config import get_config
+from .._validation import is_real
 from ..base import Adapter
 from ..kernels import median_sq_distance, pairwise_kernel
 from ._eigen import top_eigh
@@ -212,15 +213,11 @@ class _TransferComponents(Adapter):
         k = self.n_components
         if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"n_components must be a positive integer, got {k!r}")
-        if isinstance(self.mu, bool) or not isinstance(self.mu, (int, float)) or not self.mu > 0:
+        if not (is_real(self.mu) and self.mu > 0):
             raise ValueError(f"mu must be a positive number, got {self.mu!r}")
         if self.kernel not in KERNELS:
             raise ValueError(f"kernel={self.kernel!r} is not one of {KERNELS}")
-        if self.gamma is not None and (
-            isinstance(self.gamma, bool)
-            or not isinstance(self.gamma, (int, float))
-            or not self.gamma > 0
-        ):
+        if self.gamma is not None and not (is_real(self.gamma) and self.gamma > 0):
             raise ValueError(f"gamma must be None or a positive number, got {self.gamma!r}")
 
     def _setup(

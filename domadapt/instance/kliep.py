@@ -11,6 +11,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from .._array import DeviceLike
+from .._validation import is_integer, is_real
 from ..kernels import gaussian_from_sq, gaussian_kernel, median_sq_distance, sq_euclidean
 from ._base import WeightingAdapter
 
@@ -20,10 +21,6 @@ SIGMA_FACTORS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
 #: relative change of a row's weight ``1/(Ãx)_j²`` beyond which :func:`kliep_coefficients`
 #: recomputes that row's term of the Hessian
 HESSIAN_REFRESH = 0.1
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _log(w: torch.Tensor) -> torch.Tensor:
@@ -304,10 +301,7 @@ class KLIEP(WeightingAdapter):
         if self.sigmas is not None:
             values = np.asarray(self.sigmas, dtype=object).reshape(-1)
             ok = values.size > 0 and all(
-                isinstance(s, (int, float, np.integer, np.floating))
-                and not isinstance(s, bool)
-                and math.isfinite(s)
-                and s > 0
+                is_real(s) and s > 0
                 for s in values
             )
             if not ok:
@@ -315,15 +309,15 @@ class KLIEP(WeightingAdapter):
                     f"sigmas must be None, a positive number or a non-empty sequence of positive "
                     f"numbers, got {self.sigmas!r}"
                 )
-        if not (_is_int(self.n_centers) and self.n_centers >= 1):
+        if not (is_integer(self.n_centers) and self.n_centers >= 1):
             raise ValueError(f"n_centers must be a positive integer, got {self.n_centers!r}")
-        if not (_is_int(self.cv) and self.cv >= 2):
+        if not (is_integer(self.cv) and self.cv >= 2):
             raise ValueError(f"cv must be an integer >= 2, got {self.cv!r}")
-        if not (isinstance(self.tol, (int, float)) and not isinstance(self.tol, bool) and self.tol > 0):
+        if not (is_real(self.tol) and self.tol > 0):
             raise ValueError(f"tol must be a positive number, got {self.tol!r}")
-        if not (_is_int(self.max_iter) and self.max_iter >= 1):
+        if not (is_integer(self.max_iter) and self.max_iter >= 1):
             raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}")
-        if self.random_state is not None and not _is_int(self.random_state):
+        if self.random_state is not None and not is_integer(self.random_state):
             raise ValueError(f"random_state must be None or an int, got {self.random_state!r}")
 
     # ------------------------------------------------------------------ fitting

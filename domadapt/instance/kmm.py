@@ -12,6 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._array import DeviceLike
 from .._config import get_config
+from .._validation import is_integer, is_real
 from ..kernels import kernel_sum, median_sq_distance, sq_euclidean, sq_norms
 from ._base import WeightingAdapter
 
@@ -32,14 +33,6 @@ _METRIC_SIGMA = 0.1
 _CPU_DENSE_BYTES = 2 * 1024**3
 
 MatVec = Callable[[torch.Tensor], torch.Tensor]
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -690,18 +683,18 @@ class KMM(WeightingAdapter):
     def _check_params(self) -> None:
         if self.kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}, got {self.kernel!r}")
-        if self.gamma is not None and not (_is_number(self.gamma) and self.gamma > 0):
+        if self.gamma is not None and not (is_real(self.gamma) and self.gamma > 0):
             raise ValueError(f"gamma must be None or a positive number, got {self.gamma!r}")
-        if not (_is_number(self.B) and self.B >= 1):
+        if not (is_real(self.B) and self.B >= 1):
             raise ValueError(f"B must be a number >= 1 (weights up to B), got {self.B!r}")
-        if self.eps is not None and not (_is_number(self.eps) and 0 <= self.eps < 1):
+        if self.eps is not None and not (is_real(self.eps) and 0 <= self.eps < 1):
             raise ValueError(f"eps must be None or a number in [0, 1), got {self.eps!r}")
-        if not (_is_number(self.tol) and self.tol > 0):
+        if not (is_real(self.tol) and self.tol > 0):
             raise ValueError(f"tol must be a positive number, got {self.tol!r}")
-        if not (_is_int(self.max_iter) and self.max_iter >= 1):
+        if not (is_integer(self.max_iter) and self.max_iter >= 1):
             raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}")
         budget = self.max_kernel_bytes
-        if budget is not None and not (_is_int(budget) and budget >= 0):
+        if budget is not None and not (is_integer(budget) and budget >= 0):
             raise ValueError(f"max_kernel_bytes must be None or a non-negative integer, got {budget!r}")
 
     # ------------------------------------------------------------------ fitting

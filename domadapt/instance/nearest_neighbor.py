@@ -8,6 +8,7 @@ import torch
 
 from .._array import DeviceLike
 from .._config import get_config
+from .._validation import is_real
 from ..kernels import sq_norms
 from ._base import WeightingAdapter
 
@@ -118,7 +119,7 @@ class NearestNeighborWeighting(WeightingAdapter):
 
     def _check_params(self) -> None:
         a = self.alpha
-        if not (isinstance(a, (int, float)) and not isinstance(a, bool) and math.isfinite(a) and a >= 0):
+        if not (is_real(a) and a >= 0):
             raise ValueError(f"alpha must be a non-negative number, got {a!r}")
 
     def _fit_weights(self, Xs: torch.Tensor, Xt: torch.Tensor) -> torch.Tensor:
