@@ -65,6 +65,21 @@ def test_gram_route_for_wide_data_gives_the_same_axes():
     np.testing.assert_allclose(wide.T @ wide, np.eye(5), atol=1e-10)
 
 
+def test_gram_route_beyond_the_rank_keeps_orthonormal_axes_and_the_exact_map():
+    # 20 rows that are 4 copies of 5 points: the centred source has rank 4 < k = 10 < d = 50
+    rng = np.random.default_rng(0)
+    Xs = np.repeat(rng.normal(size=(5, 50)), 4, axis=0)
+    Xt = rng.normal(size=(40, 50))
+    sa = SubspaceAlignment(10).fit(Xs, np.arange(20) % 2, Xt)
+    Ps, Pt = sa.components_source_.numpy(), sa.components_target_.numpy()
+    np.testing.assert_allclose(Ps.T @ Ps, np.eye(10), atol=1e-10)
+    # the axes beyond the rank carry no source variance, so the source map does not depend on
+    # them: Ps Psᵀ acts on the source rows as the projector onto their span
+    Xc = Xs - Xs.mean(0)
+    Vr = np.linalg.svd(Xc)[2][:4].T  # the rank-4 row space
+    np.testing.assert_allclose(sa.transform(Xs, domain="source"), Xc @ Vr @ Vr.T @ Pt, atol=1e-10)
+
+
 def test_krylov_route_gives_the_same_axes(monkeypatch):
     rng = np.random.default_rng(3)
     X = torch.as_tensor(rng.normal(size=(500, 400)) * np.geomspace(5.0, 0.1, 400))

@@ -25,7 +25,9 @@ def principal_axes(
 
     ``solver="exact"``: eigenvectors of the scatter ``Xcᵀ Xc`` of the centred rows when
     ``d <= n``; otherwise those of the ``n x n`` Gram matrix ``Xc Xcᵀ = U Λ Uᵀ``, mapped back by
-    ``P = Xcᵀ U Λ^{-1/2}`` (the same axes, found through the smaller matrix). The leading pairs
+    ``P = Xcᵀ U Λ^{-1/2}`` (the same axes, found through the smaller matrix; when ``k`` exceeds
+    the rank of ``Xc``, the axes beyond it are an orthonormal completion, of zero variance, as
+    eigenvectors of a zero eigenvalue are on the ``d <= n`` route). The leading pairs
     come from :func:`top_eigh` (a Krylov solve to a residual bound for large problems, else a
     dense ``eigh``).
 
@@ -52,7 +54,13 @@ def principal_axes(
         return top_eigh(lambda V: S @ V, d, k, dtype=X.dtype, device=X.device)[1]
     G = Xc @ Xc.T
     _, U = top_eigh(lambda V: G @ V, n, k, dtype=X.dtype, device=X.device)
-    return _unit_columns(Xc.T @ U)
+    # Xcᵀ U has orthogonal columns of norms √λ; a QR makes them unit (signs kept) and, when k
+    # exceeds the rank of Xc (duplicate rows), turns the rounding-noise columns of λ ≈ 0 into
+    # an orthonormal completion (axes of zero variance, orthogonal to the data's span) instead
+    # of rescaled noise
+    Q, R = torch.linalg.qr(Xc.T @ U)
+    signs = torch.sign(torch.diagonal(R))
+    return Q * torch.where(signs == 0, torch.ones_like(signs), signs)
 
 
 def _randomized_axes(
