@@ -306,7 +306,9 @@ def pairwise_kernel(
     X : Tensor of shape (n, d)
     Y : Tensor of shape (m, d)
     kernel : {"linear", "rbf"}, default="rbf"
-        ``"linear"``: ``<x, y>``. ``"rbf"``: ``exp(-gamma ||x - y||^2)``.
+        ``"linear"``: ``<x, y>``. ``"rbf"``: ``exp(-gamma ||x - y||^2)``, the distances taken
+        after shifting both samples by the mean of ``Y`` (the same distances, without the
+        cancellation of the norm expansion on data far from the origin).
     gamma : float, optional
         RBF inverse bandwidth. None uses ``1 / median_sq_distance`` of the rows of ``X`` and
         ``Y`` pooled (of ``X`` alone when ``Y is X``); pass an explicit value to reuse one
@@ -323,7 +325,10 @@ def pairwise_kernel(
             gamma = 1.0 / median_sq_distance(X, None if Y is X else Y)
         elif not gamma > 0:
             raise ValueError(f"gamma={gamma!r} must be positive")
-        return torch.exp(sq_euclidean(X, Y) * (-gamma))
+        # distances do not change under a common shift; taking Y's mean out first keeps the
+        # expansion ‖x‖² + ‖y‖² − 2⟨x, y⟩ from cancelling on data far from the origin (float32)
+        shift = Y.detach().mean(dim=0)
+        return torch.exp(sq_euclidean(X - shift, Y - shift) * (-gamma))
     raise ValueError(f"kernel={kernel!r} is not one of ('linear', 'rbf')")
 
 

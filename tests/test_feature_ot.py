@@ -257,6 +257,24 @@ def test_float32_float64_numpy_and_torch(method, monkeypatch):
     )
 
 
+@pytest.mark.parametrize("method", ("emd", "sinkhorn"))
+def test_float32_map_does_not_depend_on_where_the_data_sit(method):
+    # a common offset changes no distance; in float32 the raw norm expansion would lose the
+    # costs to cancellation at offset 1000 (plan and map then depend on the offset)
+    rng = np.random.default_rng(0)
+    ys = np.arange(60) % 3
+    Xs = rng.normal(size=(60, 10)).astype(np.float32)
+    Xt = (rng.normal(size=(50, 10)) + 0.5).astype(np.float32)
+    ref = OTMapping(method=method).fit(Xs, ys, Xt)
+    far = OTMapping(method=method).fit(Xs + 1000, ys, Xt + 1000)
+    np.testing.assert_allclose(far.coupling_.numpy(), ref.coupling_.numpy(), atol=1e-5)
+    np.testing.assert_allclose(far.transform(Xs + 1000, domain="source") - 1000,
+                               ref.transform(Xs, domain="source"), atol=2e-3)
+    new = (rng.normal(size=(7, 10)) * 0.3).astype(np.float32)  # out of sample: nearest rows
+    np.testing.assert_allclose(far.transform(new + 1000, domain="source") - 1000,
+                               ref.transform(new, domain="source"), atol=2e-3)
+
+
 # ------------------------------------------------------------------ options and errors
 @pytest.mark.parametrize("norm", ("median", "max", None))
 def test_cost_scale(norm):

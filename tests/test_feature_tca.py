@@ -195,6 +195,16 @@ def test_float32_and_tensor_input_agree_with_float64():
     np.testing.assert_allclose(Z.numpy(), ref, rtol=1e-3, atol=1e-3 * np.abs(ref).max())
 
 
+def test_float32_rbf_embedding_does_not_depend_on_where_the_data_sit():
+    Xs, ys, Xt, _ = _shifted()
+    Xs32, Xt32 = Xs.astype(np.float32), Xt.astype(np.float32)
+    ref = TCA(n_components=3, kernel="rbf").fit(Xs32, ys, Xt32)
+    far = TCA(n_components=3, kernel="rbf").fit(Xs32 + 1000, ys, Xt32 + 1000)
+    np.testing.assert_allclose(far.eigenvalues_, ref.eigenvalues_, rtol=1e-3)
+    Z, Z_far = ref.transform(Xt32), far.transform(Xt32 + 1000)
+    np.testing.assert_allclose(np.abs(Z_far), np.abs(Z), atol=1e-3 * np.abs(Z).max())
+
+
 def test_n_components_is_capped_and_params_are_checked():
     Xs, ys, Xt, _ = _shifted(d=4)
     assert TCA(n_components=50).fit(Xs, ys, Xt).n_components_ == 4

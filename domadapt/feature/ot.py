@@ -195,7 +195,10 @@ class OTMapping(Adapter):
         classes = getattr(self, "classes_", None)
         if self.method in ("lpl1", "l1l2") and classes is None:
             raise ValueError(f"method={self.method!r} needs class labels; y looks continuous")
-        C = sq_euclidean(Xs, Xt)
+        # squared distances after a common shift (the same costs; in float32 the norm expansion
+        # would cancel on features far from the origin and the plan would depend on the offset)
+        shift = (Xs.sum(dim=0) + Xt.sum(dim=0)) / (Xs.shape[0] + Xt.shape[0])
+        C = sq_euclidean(Xs - shift, Xt - shift)
         self.cost_scale_ = _normalise(C, self.norm)
         cost_max = float(C.max())
         if yt is not None and classes is not None:
@@ -290,9 +293,11 @@ class OTMapping(Adapter):
             return mapped.clone()
         out = torch.empty_like(X)
         step = int(get_config()["chunk_size"])
+        shift = Xs.mean(dim=0)
+        Xs_shifted = Xs - shift
         for start in range(0, X.shape[0], step):
             block = X[start : start + step]
-            nearest = sq_euclidean(block, Xs).argmin(dim=1)
+            nearest = sq_euclidean(block - shift, Xs_shifted).argmin(dim=1)
             out[start : start + step] = mapped[nearest] + (block - Xs[nearest])
         return out
 
