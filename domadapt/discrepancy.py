@@ -1038,11 +1038,16 @@ def proxy_a_distance(
     .. math::
         \hat d_{\mathcal A} = 2\,(1 - 2\epsilon),
 
-    where :math:`\epsilon` is the test error of a domain classifier (label 0 for the rows of
-    ``X``, 1 for those of ``Y``) trained on a stratified split of the pooled sample and tested
-    on the held-out ``test_size`` fraction. About 0 when the domains are indistinguishable,
-    2 when they are separable; it may fall slightly below 0 by chance (:math:`\epsilon > 0.5`).
-    The classifier runs in scikit-learn on the CPU; the result is always a Python float.
+    where :math:`\epsilon` is the balanced test error of a domain classifier (label 0 for the
+    rows of ``X``, 1 for those of ``Y``) trained on a stratified split of the pooled sample and
+    tested on the held-out ``test_size`` fraction: the mean of its error rates on the held-out
+    rows of each domain, so that :math:`1 - 2\epsilon = P_Y(h = 1) - P_X(h = 1)`, the quantity
+    of Ben-David et al.'s :math:`\mathcal A`-distance, whatever the two sample sizes (the
+    plain error would reward a classifier that always names the larger domain: 1.2 for two
+    samples of one distribution of sizes 800 and 200). With equal sizes it is the plain error.
+    About 0 when the domains are indistinguishable, 2 when they are separable; it may fall
+    slightly below 0 by chance (:math:`\epsilon > 0.5`). The classifier runs in scikit-learn
+    on the CPU; the result is always a Python float.
 
     Parameters
     ----------
@@ -1050,7 +1055,8 @@ def proxy_a_distance(
     Y : array or tensor of shape (m, d)
     estimator : sklearn classifier, optional
         Cloned before fitting. Default: ``StandardScaler`` followed by
-        ``LogisticRegression(max_iter=1000)`` (a linear domain classifier).
+        ``LogisticRegression(max_iter=1000, class_weight="balanced")`` (a linear domain
+        classifier trained for the balanced error).
     test_size : float, default=0.5
         Held-out fraction (or count) of the pooled sample.
     random_state : int or None, default=0
@@ -1082,9 +1088,13 @@ def proxy_a_distance(
         Z, domain, test_size=test_size, stratify=domain, random_state=seed
     )
     if estimator is None:
-        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=seed))
+        clf = make_pipeline(
+            StandardScaler(),
+            LogisticRegression(max_iter=1000, class_weight="balanced", random_state=seed),
+        )
     else:
         clf = clone(estimator)
     clf.fit(Z_tr, d_tr)
-    error = float(np.mean(clf.predict(Z_te) != d_te))
+    wrong = clf.predict(Z_te) != d_te
+    error = 0.5 * (float(wrong[d_te == 0].mean()) + float(wrong[d_te == 1].mean()))
     return 2.0 * (1.0 - 2.0 * error)

@@ -395,6 +395,17 @@ def test_proxy_a_distance():
     assert a == b
 
 
+def test_proxy_a_distance_does_not_reward_naming_the_larger_domain():
+    # one distribution, samples of 800 and 200: a classifier that always says "X" errs on a
+    # fifth of the rows, but on half of the balanced error, so the distance stays about 0
+    dummy = DummyClassifier(strategy="most_frequent")
+    assert proxy_a_distance(_gauss(800, 5), _gauss(200, 5, seed=1), estimator=dummy) == 0.0
+    for seed in range(3):
+        value = proxy_a_distance(_gauss(800, 5, seed=2 + seed), _gauss(200, 5, seed=9 + seed), random_state=seed)
+        assert abs(value) < 0.35, value
+    assert proxy_a_distance(_gauss(800, 5), _gauss(200, 5, shift=3.0, seed=1)) > 1.9
+
+
 # ------------------------------------------------------------------------------------ I/O
 
 
