@@ -52,8 +52,32 @@ def test_blocks_ties_and_duplicates():
         np.testing.assert_array_equal(idx.numpy(), [0, 1, 1, 3, 1])
     with config_context(chunk_size=2):
         nnw = NearestNeighborWeighting(alpha=0.0).fit(Xs, [0, 1, 0, 1], Xt)
-    np.testing.assert_array_equal(nnw.counts_.numpy(), [1, 3, 0, 1])
-    np.testing.assert_allclose(nnw.sample_weight_, np.array([1, 3, 0, 1]) * 4 / 5)
+    # the two copies of 2.0 share one cell of 3 target rows
+    np.testing.assert_array_equal(nnw.counts_.numpy(), [1, 3, 3, 1])
+    np.testing.assert_array_equal(nnw.multiplicity_.numpy(), [1, 2, 2, 1])
+    np.testing.assert_allclose(nnw.sample_weight_, np.array([1, 1.5, 1.5, 1]) * 4 / 5)
+    np.testing.assert_array_equal(nnw.compute_weights(Xs), nnw.sample_weight_)
+
+
+def test_duplicated_rows_weigh_the_same_whatever_their_order():
+    # four copies of 0 (one of class 1) and four of 5: the weighted class balance at x = 0
+    # must be the empirical 1:3, not depend on which copy comes first
+    Xs = np.array([[0.0]] * 4 + [[5.0]] * 4)
+    Xt = np.array([[0.1]] * 6 + [[4.9]] * 2)
+    for y in (np.array([1, 0, 0, 0, 1, 0, 0, 0]), np.array([0, 0, 0, 1, 0, 0, 0, 1])):
+        w = NearestNeighborWeighting().fit(Xs, y, Xt).sample_weight_
+        np.testing.assert_allclose(w, [1.25] * 4 + [0.75] * 4)  # 8 (6/4 + 1) / 16, 8 (2/4 + 1) / 16
+        assert w[:4][y[:4] == 1].sum() / w[:4].sum() == pytest.approx(0.25)
+
+
+def test_public_weights_do_not_alias_the_fitted_state():
+    rng = np.random.default_rng(3)
+    Xs, Xt = rng.normal(size=(30, 2)), rng.normal(size=(20, 2))
+    for X, Y in ((Xs, Xt), (torch.tensor(Xs), torch.tensor(Xt))):
+        nnw = NearestNeighborWeighting().fit(X, np.arange(30) % 2, Y)
+        before = nnw.compute_weights(X[:3])
+        nnw.sample_weight_[:] = 0
+        np.testing.assert_array_equal(nnw.compute_weights(X[:3]), before)
 
 
 def test_compute_weights_is_the_weight_of_the_nearest_fitted_row():

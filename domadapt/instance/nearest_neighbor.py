@@ -71,14 +71,16 @@ class NearestNeighborWeighting(WeightingAdapter):
 
     so ``w_i = n_s (α + c_i) / (n_s α + n_t)``. There is no parameter to tune beyond ``alpha``
     and the metric (Euclidean; scale the features first). The nearest neighbours are found in
-    blocks, in torch (:func:`nearest_rows`); ties go to the source row with the smallest index,
-    so a duplicated source row collects the counts on its first copy.
+    blocks, in torch (:func:`nearest_rows`). Identical source rows share one cell: its count
+    is split equally among the ``m`` copies (``c_i`` is the cell's count over ``m``), so the
+    weights, and the estimator fitted with them, do not depend on the order of the rows (the
+    whole count on one copy would, e.g., turn a class balance of 1:3 among four copies into
+    7:3 or 1:9).
 
     **New rows.** The weights belong to the fitted source sample's cells; for a new source row
     ``x``, :meth:`compute_weights` returns the weight of the fitted source row nearest to ``x``
     (the weight of the cell ``x`` falls in). At the fitted rows this gives back
-    ``sample_weight_``, except for later copies of duplicated rows (they get their first copy's
-    weight).
+    ``sample_weight_``.
 
     Parameters
     ----------
@@ -94,7 +96,10 @@ class NearestNeighborWeighting(WeightingAdapter):
     sample_weight_ : array or tensor of shape (n_s,)
         Smoothed, normalised counts; their mean is 1.
     counts_ : Tensor of shape (n_s,), int64
-        Number of target rows in each source row's Voronoi cell.
+        Number of target rows in each source row's Voronoi cell (the shared cell's count for
+        every copy of a duplicated row).
+    multiplicity_ : Tensor of shape (n_s,), int64
+        Number of identical copies of each source row in the fitted sample (1 for most).
     X_source_ : Tensor of shape (n_s, n_features)
         The fitted source rows (for :meth:`compute_weights`).
 
@@ -127,11 +132,17 @@ class NearestNeighborWeighting(WeightingAdapter):
         self.shift_ = Xs.mean(dim=0)
         self.X_source_ = Xs
         nearest = nearest_rows(Xt - self.shift_, Xs - self.shift_)
-        self.counts_ = torch.bincount(nearest, minlength=Xs.shape[0])
+        first_copy_counts = torch.bincount(nearest, minlength=Xs.shape[0])
+        # identical rows form one cell (nearest_rows credits its first copy): give every copy
+        # the cell's count and split it among them
+        _, group, size = torch.unique(Xs, dim=0, return_inverse=True, return_counts=True)
+        cell_counts = torch.zeros_like(size).index_add_(0, group, first_copy_counts)
+        self.counts_, self.multiplicity_ = cell_counts[group], size[group]
         n_s, n_t = Xs.shape[0], Xt.shape[0]
         total = n_s * float(self.alpha) + n_t
-        self.cell_weight_ = (self.counts_.to(Xs.dtype) + float(self.alpha)) * (n_s / total)
-        return self.cell_weight_
+        share = self.counts_.to(Xs.dtype) / self.multiplicity_.to(Xs.dtype)
+        self.cell_weight_ = (share + float(self.alpha)) * (n_s / total)
+        return self.cell_weight_.clone()  # the public weights do not alias the fitted state
 
     def _weights(self, X: torch.Tensor) -> torch.Tensor:
         nearest = nearest_rows(X.to(self.X_source_.device) - self.shift_, self.X_source_ - self.shift_)
