@@ -7,10 +7,12 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+from sklearn.svm import LinearSVC
 
 from domadapt.datasets import make_gaussian_covariate_shift
 from domadapt.discrepancy import mmd2
@@ -130,11 +132,29 @@ def test_bad_params(params, match):
                                               rng.normal(size=(30, 2)))
 
 
+def test_a_margin_classifier_is_calibrated_into_probabilities():
+    # LinearSVC has only decision_function: Platt scaling gives it probabilities; the weights
+    # are those of sklearn's CalibratedClassifierCV on the same folds
+    data = make_gaussian_covariate_shift(300, 2, random_state=0)
+    X = np.concatenate([data.X_source, data.X_target])
+    # the domains differ in scale too: the log-ratio is quadratic, so quadratic features
+    margin = make_pipeline(PolynomialFeatures(2), StandardScaler(), LinearSVC())
+    svc = DiscriminativeWeighting(classifier=margin, calibration="sigmoid", cv=None)
+    w = svc.fit(data.X_source, data.y_source, data.X_target).sample_weight_
+    clf = CalibratedClassifierCV(margin, method="sigmoid", cv=5).fit(X, np.r_[np.zeros(300), np.ones(300)])
+    p = clf.predict_proba(data.X_source)[:, 1]
+    expected = p / (1 - p)
+    np.testing.assert_allclose(w, expected / expected.mean(), rtol=1e-10)
+    assert spearmanr(w, data.density_ratio(data.X_source)).statistic > 0.8
+
+
 def test_classifier_without_proba_and_too_few_rows():
     rng = np.random.default_rng(0)
     Xs, ys = rng.normal(size=(30, 2)), rng.normal(size=30)
     with pytest.raises(TypeError, match="predict_proba"):
         DiscriminativeWeighting(classifier=StandardScaler()).fit(Xs, ys, Xs)
+    with pytest.raises(TypeError, match="predict_proba"):  # no calibration: probabilities needed
+        DiscriminativeWeighting(classifier=LinearSVC(), calibration=None).fit(Xs, ys, Xs)
     with pytest.raises(ValueError, match="cv=5"):
         DiscriminativeWeighting(calibration=None).fit(Xs, ys, Xs[:3])
     with pytest.raises(ValueError, match="calibration"):

@@ -56,8 +56,10 @@ class DiscriminativeWeighting(WeightingAdapter):
 
     Parameters
     ----------
-    classifier : sklearn classifier with ``predict_proba``, optional
-        The domain classifier; default ``LogisticRegression(max_iter=1000)``. Its log-odds model
+    classifier : sklearn classifier, optional
+        The domain classifier; default ``LogisticRegression(max_iter=1000)``. It needs
+        ``predict_proba`` with ``calibration=None``; with a calibration, ``decision_function``
+        is enough (e.g. ``LinearSVC``, Platt's own case). Its log-odds model
         must be able to represent ``log p_t/p_s`` (e.g. for Gaussian domains with different
         covariances the log-ratio is quadratic: use polynomial features or a kernel method).
     calibration : {"sigmoid", "isotonic"} or None, default="sigmoid"
@@ -124,11 +126,15 @@ class DiscriminativeWeighting(WeightingAdapter):
         self.random_state = random_state
 
     def _check_params(self) -> None:
+        # calibration turns scores into probabilities: then decision_function is enough
+        # (Platt scaling was made for SVMs)
+        scores = ("predict_proba",) if self.calibration is None else ("predict_proba", "decision_function")
         if self.classifier is not None and not (
-            hasattr(self.classifier, "fit") and hasattr(self.classifier, "predict_proba")
+            hasattr(self.classifier, "fit") and any(hasattr(self.classifier, m) for m in scores)
         ):
             raise TypeError(
-                f"classifier must be a sklearn classifier with predict_proba, got "
+                f"classifier must be a sklearn classifier with {' or '.join(scores)}"
+                f"{'' if self.calibration is None else ' (calibration uses either)'}, got "
                 f"{type(self.classifier).__name__}"
             )
         if self.calibration not in CALIBRATIONS:
