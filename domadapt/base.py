@@ -505,12 +505,15 @@ class DAPipeline(BaseEstimator):
             return last.predict(Z, domain=domain)
         return _labels_like(last.predict(to_numpy(Z)), X)
 
-    def predict_proba(self, X: ArrayLike, domain: str = "target") -> np.ndarray:
-        """Class probabilities from the last step."""
+    def predict_proba(self, X: ArrayLike, domain: str = "target") -> ArrayLike:
+        """Class probabilities from the last step (a tensor for a tensor ``X``, as an
+        :class:`Adapter` gives)."""
         Z, last = self._carry(X, domain)
         if isinstance(last, Adapter):
-            return to_numpy(last.predict_proba(Z, domain=domain))
-        return last.predict_proba(to_numpy(Z))
+            proba = to_numpy(last.predict_proba(Z, domain=domain))
+        else:
+            proba = last.predict_proba(to_numpy(Z))
+        return to_output(torch.as_tensor(proba), origin_of(X)) if _is_t(X) else proba
 
     def score(self, X: ArrayLike, y: ArrayLike, domain: str = "target") -> float:
         """Score of the last step on ``X`` against ``y``."""

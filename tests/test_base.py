@@ -60,6 +60,14 @@ def test_pipeline_keeps_tensors(data):
     )
     Z = pipe.transform(torch.tensor(Xt, dtype=torch.float32))
     assert isinstance(Z, torch.Tensor) and Z.dtype == torch.float32
+    # probabilities too, from a final estimator and from a final adapter with one
+    T = torch.tensor(Xt)
+    for last in (LogisticRegression(), CORAL(estimator=LogisticRegression())):
+        pipe = make_da_pipeline(StandardScaler(), last).fit(torch.tensor(Xs), torch.tensor(ys), T)
+        proba = pipe.predict_proba(T)
+        assert isinstance(proba, torch.Tensor), type(last).__name__
+        np.testing.assert_allclose(proba.numpy(), pipe.predict_proba(Xt), rtol=1e-6)
+        np.testing.assert_allclose(proba.sum(dim=1).numpy(), 1.0, rtol=1e-6)
 
 
 def test_pipeline_duplicate_names():
