@@ -132,12 +132,18 @@ class NearestNeighborWeighting(WeightingAdapter):
         self.shift_ = Xs.mean(dim=0)
         self.X_source_ = Xs
         nearest = nearest_rows(Xt - self.shift_, Xs - self.shift_)
-        first_copy_counts = torch.bincount(nearest, minlength=Xs.shape[0])
+        counts = torch.bincount(nearest, minlength=Xs.shape[0])
+        multiplicity = torch.ones_like(counts)
         # identical rows form one cell (nearest_rows credits its first copy): give every copy
-        # the cell's count and split it among them
-        _, group, size = torch.unique(Xs, dim=0, return_inverse=True, return_counts=True)
-        cell_counts = torch.zeros_like(size).index_add_(0, group, first_copy_counts)
-        self.counts_, self.multiplicity_ = cell_counts[group], size[group]
+        # the cell's count and split it among them. Copies share their first column, so when
+        # no two first-column values are equal (continuous data) there is none and the sort
+        # of the rows is skipped
+        first = torch.sort(Xs[:, 0]).values
+        if bool((first[1:] == first[:-1]).any()):
+            _, group, size = torch.unique(Xs, dim=0, return_inverse=True, return_counts=True)
+            counts = torch.zeros_like(size).index_add_(0, group, counts)[group]
+            multiplicity = size[group]
+        self.counts_, self.multiplicity_ = counts, multiplicity
         n_s, n_t = Xs.shape[0], Xt.shape[0]
         total = n_s * float(self.alpha) + n_t
         share = self.counts_.to(Xs.dtype) / self.multiplicity_.to(Xs.dtype)
