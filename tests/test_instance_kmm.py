@@ -24,7 +24,7 @@ from domadapt.discrepancy import mmd2
 from domadapt.kernels import sq_norms
 import domadapt.instance.kmm as kmm_module
 from domadapt.instance.kmm import (
-    _dense_kernel, _metric, frank_wolfe_gap, project_box_sum, solve_kmm,
+    _dense_kernel, _metric, frank_wolfe_gap, project_box_sum, solve_kmm, solve_kmm_interior,
 )
 
 
@@ -223,6 +223,35 @@ def test_a_rough_fast_product_changes_the_path_not_the_answer():
     assert abs(sol.objective - plain.objective) <= 1e-10 * abs(f)
 
 
+@pytest.mark.parametrize("upper, eps", [(1000.0, None), (2.0, 0.1)])
+def test_interior_point_reaches_the_first_order_optimum(upper, eps):
+    K, kappa, lo, hi = gaussian_program(400, 20, seed=6)
+    if eps is not None:
+        lo, hi = 400 * (1 - eps), 400 * (1 + eps)
+    ipm = solve_kmm_interior(K, kappa, upper, lo, hi, tol=1e-10)
+    first_order = solve_kmm(lambda v: K @ v, kappa, upper, lo, hi, tol=1e-10, max_iter=20000)
+    assert ipm.converged and first_order.converged and ipm.n_iter <= 40
+    f, gap = exact_certificate(K, kappa, ipm.weights, lo, hi) if upper == 1000.0 else (ipm.objective, ipm.gap)
+    assert ipm.objective == pytest.approx(f, rel=1e-13) and ipm.gap <= 1e-10 * abs(f)
+    assert abs(ipm.objective - first_order.objective) <= 1e-10 * abs(f)
+    w = ipm.weights
+    assert float(w.min()) >= 0.0 and float(w.max()) <= upper and lo <= float(w.sum()) <= hi
+
+
+def test_nearly_singular_kernels_of_low_dimensional_data_converge_fast():
+    # 2-D rows: K is numerically of low rank; projected gradients took 10,000 iterations (6 s)
+    # and a ConvergenceWarning here, the interior point a dozen steps, certified
+    rng = np.random.default_rng(0)
+    Xs, Xt = rng.normal(size=(100, 2)), rng.normal(0.5, 1.0, size=(80, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        kmm = KMM().fit(Xs, np.arange(100) % 2, Xt)
+    assert kmm.n_iter_ <= 40 and kmm.duality_gap_ <= 1e-6 * abs(kmm.objective_)
+    K, kappa = kmm_problem(Xs - Xs.mean(0), Xt - Xs.mean(0), kmm.gamma_)
+    w = kmm.sample_weight_
+    assert kmm.objective_ == pytest.approx(0.5 * w @ K @ w - kappa @ w, rel=1e-10)
+
+
 def test_float32_copy_only_within_the_memory_budget(small, monkeypatch):
     Xs, ys, Xt = small
     n = len(Xs)
@@ -234,6 +263,7 @@ def test_float32_copy_only_within_the_memory_budget(small, monkeypatch):
         return solve(*args, **kwargs)
 
     monkeypatch.setattr(kmm_module, "solve_kmm", spy)
+    monkeypatch.setattr(kmm_module, "_IPM_MAX_N", 0)  # the first-order solver at this size too
     # K and its float32 copy (12 n² bytes), K alone (8 n²), blocks
     budgets = (12 * n * n, 12 * n * n - 1, 0)
     fits = [KMM(B=2.0, eps=0.1, tol=1e-10, max_kernel_bytes=b).fit(Xs, ys, Xt)
