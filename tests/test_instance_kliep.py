@@ -190,6 +190,9 @@ def test_bad_data(small):
     Xs, ys, Xt = small
     with pytest.raises(ValueError, match="cv=5 folds need at least 5 target rows"):
         KLIEP().fit(Xs, ys, Xt[:4])
+    # one given width: nothing to cross-validate, so a few target rows are enough
+    few = KLIEP(sigmas=0.5, n_centers=3, random_state=0).fit(Xs, ys, Xt[:3])
+    assert few.sigma_ == 0.5 and np.isnan(few.cv_scores_).all() and few.sample_weight_.mean() == pytest.approx(1.0)
     bad = Xt.copy()
     bad[2, 1] = np.inf
     with pytest.raises(ValueError, match="X_target contains NaN or inf"):

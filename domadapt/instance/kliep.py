@@ -250,7 +250,9 @@ class KLIEP(WeightingAdapter):
     sigmas_ : ndarray of shape (n_sigmas,)
         The candidate widths.
     cv_scores_ : ndarray of shape (n_sigmas,)
-        Mean held-out ``log w`` per candidate (averaged over the folds).
+        Mean held-out ``log w`` per candidate (averaged over the folds); NaN for a single
+        given width, which is used without cross-validation (so ``cv`` target rows are not
+        needed then).
     alpha_ : Tensor of shape (n_centers_,)
         The kernel coefficients (float64, on the fitted device).
     centers_ : Tensor of shape (n_centers_, n_features)
@@ -340,7 +342,8 @@ class KLIEP(WeightingAdapter):
 
     def _fit_weights(self, Xs: torch.Tensor, Xt: torch.Tensor) -> torch.Tensor:
         n_t = Xt.shape[0]
-        if n_t < self.cv:
+        single = self.sigmas is not None and np.asarray(self.sigmas, dtype=object).size == 1
+        if n_t < self.cv and not single:
             raise ValueError(f"cv={self.cv} folds need at least {self.cv} target rows, got {n_t}")
         seed = (
             int(np.random.SeedSequence().generate_state(1)[0])
@@ -353,8 +356,10 @@ class KLIEP(WeightingAdapter):
             sigmas = np.array([width * f for f in SIGMA_FACTORS])
         else:
             sigmas = np.asarray(self.sigmas, dtype=np.float64).reshape(-1)
-        folds = torch.randperm(n_t, generator=torch.Generator().manual_seed(seed)).tensor_split(self.cv)
-        scores = np.zeros((len(sigmas), self.cv))
+        # one candidate width: nothing to choose, no cross-validation
+        folds = [] if single else torch.randperm(
+            n_t, generator=torch.Generator().manual_seed(seed)).tensor_split(self.cv)
+        scores = np.full((len(sigmas), self.cv), np.nan)
         for k, fold in enumerate(folds):
             held_out = torch.zeros(n_t, dtype=torch.bool)
             held_out[fold] = True
@@ -370,7 +375,7 @@ class KLIEP(WeightingAdapter):
                 scores[i, k] = float(_log(gaussian_from_sq(D_test, s2) @ alpha).mean())
         self.sigmas_ = sigmas
         self.cv_scores_ = scores.mean(axis=1)
-        self.sigma_ = float(sigmas[int(np.argmax(self.cv_scores_))])
+        self.sigma_ = float(sigmas[0] if single else sigmas[int(np.argmax(self.cv_scores_))])
         rows = self._centers(Xt64, seed)
         centers = Xt64[rows]
         s2 = self.sigma_**2
