@@ -9,6 +9,7 @@ numpy/torch conversion, device handling, the discrepancy report and the estimato
 
 from __future__ import annotations
 
+import inspect
 import time
 from typing import Any, Sequence
 
@@ -78,6 +79,8 @@ class Adapter(BaseEstimator):
         y: ArrayLike,
         X_target: ArrayLike,
         y_target: ArrayLike | None = None,
+        *,
+        sample_weight: ArrayLike | None = None,
     ) -> "Adapter":
         """Fit the adapter on labelled source and (mostly) unlabelled target data.
 
@@ -91,6 +94,12 @@ class Adapter(BaseEstimator):
             Target features.
         y_target : array or tensor of shape (n_target,), optional
             Target labels where known, ``-1`` where unknown (semi-supervised adaptation).
+        sample_weight : array or tensor of shape (n_source,), optional
+            Non-negative weights of the source rows for the attached ``estimator`` only (the
+            adaptation itself is unweighted), e.g. the importance weights of an earlier
+            re-weighting step, which :func:`make_da_pipeline` passes this way. An estimator
+            that cannot take them is an error, as is an instance-based adapter (it computes
+            its own weights).
 
         Returns
         -------
@@ -115,6 +124,19 @@ class Adapter(BaseEstimator):
         self.device_ = device
         for attr in ("sample_weight_",):
             self.__dict__.pop(attr, None)
+        given_weight = None
+        if sample_weight is not None:
+            if hasattr(self, "_fit_weights"):
+                raise TypeError(
+                    f"{type(self).__name__} computes its own source weights; sample_weight is "
+                    "for adapters that do not"
+                )
+            given_weight = to_numpy(check_array(sample_weight, "sample_weight", ndim=1)).astype(np.float64)
+            if given_weight.shape[0] != Xs.shape[0] or (given_weight < 0).any():
+                raise ValueError(
+                    f"sample_weight must hold {Xs.shape[0]} non-negative values (one per source "
+                    f"row), got shape {given_weight.shape}"
+                )
 
         report: dict[str, Any] = {
             "method": type(self).__name__,
@@ -142,7 +164,7 @@ class Adapter(BaseEstimator):
             del pending
             report["discrepancy_before"], report["discrepancy_after"] = before, after
         start = time.perf_counter()
-        self._fit_estimator(Zs, y_np, Zt, yt_np)
+        self._fit_estimator(Zs, y_np, Zt, yt_np, given_weight)
         report["estimator_fit_time_s"] = time.perf_counter() - start
         self.report_ = report
         if getattr(self, "sample_weight_", None) is not None:  # in the caller's type, like X
@@ -195,16 +217,21 @@ class Adapter(BaseEstimator):
         return int(rs) if isinstance(rs, (int, np.integer)) else 0
 
     def _fit_estimator(
-        self, Zs: torch.Tensor, y: np.ndarray, Zt: torch.Tensor, yt: np.ndarray | None
+        self, Zs: torch.Tensor, y: np.ndarray, Zt: torch.Tensor, yt: np.ndarray | None,
+        given_weight: np.ndarray | None = None,
     ) -> None:
         estimator = getattr(self, "estimator", None)
         if estimator is None:
+            if given_weight is not None:
+                raise TypeError(
+                    f"sample_weight was given but {type(self).__name__} has no estimator to take it"
+                )
             self.estimator_ = None
             return
         Z = to_numpy(Zs)
         labels = y
         weight = getattr(self, "sample_weight_", None)
-        weight = None if weight is None else to_numpy(weight)
+        weight = given_weight if weight is None else to_numpy(weight)
         if yt is not None and np.any(yt != -1):
             known = yt != -1
             Z = np.concatenate([Z, to_numpy(Zt)[known]])
@@ -414,7 +441,10 @@ class DAPipeline(BaseEstimator):
     Each step but the last is an :class:`Adapter` (fitted with ``fit(X, y, X_target)``) or an
     ordinary sklearn transformer (fitted on the source only, then applied to both domains). The
     last step is an estimator (fitted on the transformed source, with the ``sample_weight_`` of
-    the latest instance-based adapter, if any), an adapter, or a transformer.
+    the latest instance-based adapter, if any), an adapter, or a transformer. A last adapter
+    that is not instance-based gets those weights for its ``estimator``
+    (``fit(..., sample_weight=)``); one that cannot take them (a deep adapter, whose head is
+    trained unweighted) is an error, never a silent drop.
 
     Build it with :func:`make_da_pipeline`.
 
@@ -464,7 +494,17 @@ class DAPipeline(BaseEstimator):
             step = clone(step)
             last = i == len(self.steps) - 1
             if isinstance(step, Adapter):
-                step.fit(Xs, y, Xt, y_target)
+                if last and weight is not None and not hasattr(step, "_fit_weights"):
+                    # an earlier step's importance weights go to this adapter's estimator
+                    if "sample_weight" not in inspect.signature(step.fit).parameters:
+                        raise TypeError(
+                            f"step {name!r} ({type(step).__name__}) cannot take the importance "
+                            "weights of the earlier re-weighting step; end the pipeline with "
+                            "an estimator instead"
+                        )
+                    step.fit(Xs, y, Xt, y_target, sample_weight=weight)
+                else:
+                    step.fit(Xs, y, Xt, y_target)
                 weight = getattr(step, "sample_weight_", weight)
                 if not last:
                     Xs, Xt = step.transform(Xs, "source"), step.transform(Xt, "target")

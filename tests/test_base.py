@@ -9,9 +9,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
-from domadapt import CORAL, DAPipeline, config_context, get_config, make_da_pipeline, set_config
+from domadapt import (
+    CORAL, DAPipeline, NearestNeighborWeighting, config_context, get_config, make_da_pipeline, set_config,
+)
 from domadapt._array import resolve_device
 from domadapt.base import fit_with_weights
+from domadapt.deep import DeepAdapter
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +71,31 @@ def test_pipeline_keeps_tensors(data):
         assert isinstance(proba, torch.Tensor), type(last).__name__
         np.testing.assert_allclose(proba.numpy(), pipe.predict_proba(Xt), rtol=1e-6)
         np.testing.assert_allclose(proba.sum(dim=1).numpy(), 1.0, rtol=1e-6)
+
+
+def test_upstream_importance_weights_reach_a_final_adapters_estimator():
+    rng = np.random.default_rng(0)
+    Xs, ys, Xt = rng.normal(size=(80, 3)), np.arange(80) % 2, rng.normal(0.5, 1.0, size=(60, 3))
+    pipe = make_da_pipeline(NearestNeighborWeighting(), CORAL(estimator=LogisticRegression())).fit(Xs, ys, Xt)
+    nnw, coral = pipe.steps_[0][1], pipe.steps_[1][1]
+    weighted = LogisticRegression().fit(coral.transform(Xs, "source"), ys, sample_weight=nnw.sample_weight_)
+    plain = LogisticRegression().fit(coral.transform(Xs, "source"), ys)
+    np.testing.assert_allclose(coral.estimator_.coef_, weighted.coef_)
+    assert not np.allclose(coral.estimator_.coef_, plain.coef_)  # the weights changed the fit
+    # the same through fit(sample_weight=) directly
+    direct = CORAL(estimator=LogisticRegression()).fit(Xs, ys, Xt, sample_weight=nnw.sample_weight_)
+    np.testing.assert_allclose(direct.estimator_.coef_, weighted.coef_)
+    # never a silent drop: an estimator or a head that cannot take them is an error
+    with pytest.raises(TypeError, match="does not accept sample_weight"):
+        make_da_pipeline(NearestNeighborWeighting(), CORAL(estimator=KNeighborsClassifier(1))).fit(Xs, ys, Xt)
+    with pytest.raises(TypeError, match="cannot take the importance weights"):
+        make_da_pipeline(NearestNeighborWeighting(), DeepAdapter(hidden=(4,), epochs=1, verbose=False)).fit(Xs, ys, Xt)
+    with pytest.raises(TypeError, match="no estimator"):
+        CORAL().fit(Xs, ys, Xt, sample_weight=np.ones(80))
+    with pytest.raises(TypeError, match="computes its own source weights"):
+        NearestNeighborWeighting(estimator=LogisticRegression()).fit(Xs, ys, Xt, sample_weight=np.ones(80))
+    with pytest.raises(ValueError, match="sample_weight must hold 80"):
+        CORAL(estimator=LogisticRegression()).fit(Xs, ys, Xt, sample_weight=np.ones(79))
 
 
 def test_pipeline_duplicate_names():
