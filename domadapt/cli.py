@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
         "'all' for every available one)",
     )
     bench.add_argument(
+        "--file-pattern", default=None,
+        help="office31 only: feature file names, e.g. 'feats_{domain}' for the files of "
+        "'domadapt extract-features --out feats.npz' (default: '{domain}')",
+    )
+    bench.add_argument(
         "--tasks", default=None, help="comma list of tasks such as 'A->W,D->W', or 'all' (default)"
     )
     bench.add_argument(
@@ -147,6 +152,7 @@ def bench_config(args: argparse.Namespace) -> BenchConfig:
     config = config.updated(
         dataset=args.dataset,
         data_root=args.data_root,
+        file_pattern=args.file_pattern,
         methods=args.methods,
         seeds=args.seeds,
         classifier=args.classifier,
@@ -182,6 +188,7 @@ def _bench(args: argparse.Namespace) -> int:
         out=out,
         progress=not args.no_progress,
         device=config.device,
+        file_pattern=config.file_pattern,
     )
     names = output_files(config.metric)
     texts = {fmt: render(records, fmt, metric=config.metric) for fmt in names}

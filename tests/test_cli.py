@@ -121,6 +121,24 @@ def test_a_damaged_data_file_gives_one_line_and_exit_2(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
 
 
+def test_file_pattern_reads_the_files_of_extract_features_named_output(tmp_path, capsys):
+    # `domadapt extract-features --out feats.npz` writes feats_<domain>.npz
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for domain in ("amazon", "webcam"):
+        y = np.arange(62) % 31
+        np.savez(tmp_path / f"feats_{domain}.npz", X=rng.normal(size=(62, 4)) + y[:, None], y=y)
+    argv = ["bench", "--dataset", "office31", "--data-root", str(tmp_path), "--tasks", "A->W",
+            "--methods", "NoAdapt", "--seeds", "1", "--no-progress", "--out", str(tmp_path / "o")]
+    assert main(argv + ["--file-pattern", "feats_{domain}"]) == 0
+    assert "A→W" in capsys.readouterr().out
+    assert main(argv) == 2  # without it the default names are looked for, and are missing
+    assert "amazon" in capsys.readouterr().err
+    assert main(["bench", "--file-pattern", "x_{domain}", "--out", str(tmp_path / "d")]) == 2
+    assert "file_pattern is for the office31" in capsys.readouterr().err
+
+
 def test_console_command_prints_no_traceback():
     proc = subprocess.run(
         [sys.executable, "-m", "domadapt.cli", "bench", "--methods", "Nope"],

@@ -52,7 +52,7 @@ DEFAULT_METHODS: tuple[str, ...] = ("NoAdapt", "CORAL", "SA", "TCA", "JDA", "OT-
 #: Top-level keys of a config file.
 CONFIG_KEYS: tuple[str, ...] = (
     "dataset", "data_root", "tasks", "methods", "seeds", "classifier", "out", "device", "threads",
-    "metric", "method_modules", "method",
+    "metric", "method_modules", "method", "file_pattern",
 )
 #: Keys of a ``[method.NAME]`` table.
 METHOD_KEYS: tuple[str, ...] = ("base", "params", "grid", "selection", "setting")
@@ -67,6 +67,9 @@ class BenchConfig:
     dataset : str, default="digits"
     data_root : str or None
         Data folder (``None``: ``$DOMADAPT_DATA``).
+    file_pattern : str or None
+        Office-31 feature file names, e.g. ``"feats_{domain}"`` for the files that
+        ``domadapt extract-features --out feats.npz`` writes (``None``: ``"{domain}"``).
     tasks : list of str or None
         Task names; ``None`` for all the data set's tasks.
     methods : list of str or None
@@ -94,6 +97,7 @@ class BenchConfig:
 
     dataset: str = DEFAULT_DATASET
     data_root: str | None = None
+    file_pattern: str | None = None
     tasks: list[str] | None = None
     methods: list[str] | None = None
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
@@ -154,7 +158,7 @@ def load_config(path: str | Path) -> BenchConfig:
     _check_keys(data, CONFIG_KEYS, where)
     base = path.resolve().parent
     values: dict[str, Any] = {"source": str(path)}
-    for key in ("dataset", "classifier", "device", "metric"):
+    for key in ("dataset", "classifier", "device", "metric", "file_pattern"):
         if key in data:
             values[key] = _typed(data[key], str, f"{where}: {key}")
     for key in ("out", "data_root"):

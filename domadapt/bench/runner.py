@@ -231,6 +231,7 @@ def run_benchmark(
     out: str | os.PathLike[str] | None = None,
     progress: bool = True,
     device: str = "auto",
+    file_pattern: str | None = None,
 ) -> list[Record]:
     """Run every method on every task with every seed.
 
@@ -257,6 +258,10 @@ def run_benchmark(
         Show a progress bar over the runs.
     device : str, default="auto"
         ``device`` of every adapter.
+    file_pattern : str, optional
+        Office-31 only: the feature files' names, ``"{domain}"`` by default (see
+        :func:`~domadapt.datasets.load_office31_features`), e.g. ``"feats_{domain}"`` for the
+        files of ``domadapt extract-features --out feats.npz``.
 
     Returns
     -------
@@ -289,6 +294,9 @@ def run_benchmark(
                 f"{', '.join(c for c in CLASSIFIERS if c != 'head')}"
             )
     digests = {spec.name: spec.digest() for spec in specs}
+    if file_pattern is not None and dataset != "office31":
+        raise BenchmarkError(f"file_pattern is for the office31 feature files, not {dataset!r}")
+    options = {} if file_pattern is None else {"file_pattern": file_pattern}
     try:
         resolve_device(device)
     except ValueError as exc:
@@ -321,7 +329,7 @@ def run_benchmark(
     loaded, data = None, None
     for t in task_names:
         if t in recorded_digests:
-            loaded, data = t, load_bench_task(dataset, t, data_root)
+            loaded, data = t, load_bench_task(dataset, t, data_root, **options)
             if recorded_digests[t] != {data.digest()}:
                 raise BenchmarkError(
                     f"{path} holds runs of task {t} on other data (data digest "
@@ -332,7 +340,7 @@ def run_benchmark(
         return [done[k] for k in keys]
     # load the first pending task before creating anything, so that missing data fails cleanly
     if loaded != pending[0][0]:
-        loaded, data = pending[0][0], load_bench_task(dataset, pending[0][0], data_root)
+        loaded, data = pending[0][0], load_bench_task(dataset, pending[0][0], data_root, **options)
     digest = data.digest()
     writer = None if path is None else RecordWriter(path)
     results: list[Record] = []
@@ -344,7 +352,7 @@ def run_benchmark(
                     continue
                 if t != loaded:
                     bar.set_postfix_str(f"loading {t}")
-                    loaded, data = t, load_bench_task(dataset, t, data_root)
+                    loaded, data = t, load_bench_task(dataset, t, data_root, **options)
                     digest = data.digest()
                 bar.set_postfix_str(f"{t} {spec.name} seed={seed}")
                 record = run_one(spec, data, seed, classifier=classifier, device=device)
@@ -360,10 +368,12 @@ def run_benchmark(
     return results
 
 
-def load_bench_task(dataset: str, task: str, data_root: str | os.PathLike[str] | None) -> DomainTask:
+def load_bench_task(
+    dataset: str, task: str, data_root: str | os.PathLike[str] | None, **options: Any
+) -> DomainTask:
     """:func:`~domadapt.datasets.load_task`, with an unreadable file as a :class:`BenchmarkError`."""
     try:
-        return load_task(dataset, task, data_root=data_root)
+        return load_task(dataset, task, data_root=data_root, **options)
     except FileNotFoundError:
         raise
     except ValueError as exc:
