@@ -216,7 +216,8 @@ class ImageDomainDataset(Dataset):
             raise CorruptImageError(
                 f"{len(bad)} corrupt image file(s) in domain {domain!r}:\n"
                 + "\n".join(f"  {path}: {reason}" for path, reason in bad)
-                + "\nremove or replace them, or pass skip_corrupt=True to leave them out",
+                + "\nremove or replace them, or pass skip_corrupt=True (--skip-corrupt on the "
+                "command line) to leave them out",
                 self.skipped,
             )
         if bad:
@@ -255,7 +256,8 @@ class ImageDomainDataset(Dataset):
         except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
             raise CorruptImageError(
                 f"cannot read image {path!r}: {type(exc).__name__}: {exc} (build the dataset with "
-                "verify='full', skip_corrupt=True to find and leave out such files)",
+                "verify='full', skip_corrupt=True to find and leave out such files; on the command "
+                "line --verify full --skip-corrupt)",
                 [path],
             ) from exc
 

@@ -418,7 +418,8 @@ def _weight_names(name: str, spec: _Spec) -> list[str]:
     if not spec.torchvision:
         return ["'DEFAULT'"]
     enum = import_torchvision("models").get_model_weights(name)
-    return ["'DEFAULT'"] + [repr(member) for member in enum.__members__]
+    # the enum lists DEFAULT too, as an alias of one of its members
+    return ["'DEFAULT'"] + [repr(member) for member in enum.__members__ if member != "DEFAULT"]
 
 
 def _named_weights_file(name: str, spec: _Spec, weights: str) -> Path | None:
