@@ -283,9 +283,9 @@ def stack_domains(
     ys = _labels_1d(y_source, "y_source")
     if ys.shape[0] != Xs.shape[0]:
         raise ValueError(f"y_source has {ys.shape[0]} labels but X_source has {Xs.shape[0]} rows")
-    if ys.dtype.kind == "b":
+    if ys.dtype.kind in "bu":  # the mask -1 of the target rows needs a signed type
         ys = ys.astype(np.int64)
-    if ys.dtype.kind not in "iuf":
+    if ys.dtype.kind not in "if":
         raise TypeError(
             f"y_source has dtype {ys.dtype}; stacked data need numeric labels (encode them with "
             "sklearn.preprocessing.LabelEncoder)"
@@ -297,7 +297,7 @@ def stack_domains(
     else:
         ys = ys.astype(np.float64)
         mask = np.full(Xt.shape[0], np.nan)
-    X = np.concatenate([Xs, Xt.astype(Xs.dtype, copy=False)])
+    X = np.concatenate([Xs, Xt]).astype(_common_float(Xs, Xt), copy=False)
     y = np.concatenate([ys, mask])
     domain = np.r_[np.ones(Xs.shape[0], dtype=np.int64), -np.ones(Xt.shape[0], dtype=np.int64)]
     return X, y, domain
@@ -370,11 +370,21 @@ def _call(estimator: Any, method: str, X: Any, domain: str) -> np.ndarray:
     return to_numpy(out)
 
 
+def _common_float(*arrays: np.ndarray) -> np.dtype:
+    """The floating dtype both domains are stacked in: integer features of one domain never
+    truncate the float features of the other."""
+    return np.result_type(*(a.dtype for a in arrays), np.float32)
+
+
 def _proba_classes(estimator: Any) -> np.ndarray:
     """Labels of the columns of ``estimator.predict_proba``."""
     if isinstance(estimator, Adapter):
         inner = getattr(estimator, "estimator_", None)
         if inner is None:
+            # an adapter that predicts with its own head (a deep adapter): its classes
+            own = type(estimator).predict_proba is not Adapter.predict_proba
+            if own and getattr(estimator, "classes_", None) is not None:
+                return np.asarray(estimator.classes_)
             raise TypeError(f"{type(estimator).__name__} has no fitted estimator (pass estimator=...)")
         return _proba_classes(inner)
     if isinstance(estimator, DAPipeline):
@@ -697,7 +707,8 @@ def density_ratio_weights(
     clf = _default_domain_classifier(random_state) if domain_classifier is None else clone(domain_classifier)
     if not hasattr(clf, "predict_proba"):
         raise TypeError(f"domain_classifier {type(clf).__name__} has no predict_proba")
-    Z = np.concatenate([Xs, Xt.astype(Xs.dtype, copy=False)])
+    Z = np.concatenate([Xs, Xt]).astype(_common_float(Xs, Xt), copy=False)
+    Xs = Z[:ns]
     d = np.r_[np.zeros(ns, dtype=np.int64), np.ones(nt, dtype=np.int64)]
     if cv is None:
         p = clf.fit(Z, d).predict_proba(Xs)[:, 1]

@@ -214,6 +214,20 @@ def test_label_free_selection_never_looks_at_target_labels(selection):
     assert oracle["selection_scores"] != runner.run_one(_sa("oracle-target"), _tiny_task("A→B"), 0)["selection_scores"]
 
 
+@pytest.mark.parametrize("selection", ["entropy", "snd"])
+def test_probability_selections_are_refused_with_one_nn(selection, tiny, tmp_path):
+    # 1-NN's probabilities are one-hot: every grid point would score the same
+    with pytest.raises(BenchmarkError, match="0 or 1"):
+        runner.run_one(_sa(selection), _tiny_task("A→B"), 0, classifier="1nn")
+    register_method(_sa(selection))
+    try:
+        with pytest.raises(BenchmarkError, match="use --classifier logreg"):
+            _run(tmp_path / "o", methods=(f"SA-{selection}",))
+    finally:
+        unregister_method(f"SA-{selection}")
+    assert not (tmp_path / "o").exists()
+
+
 def test_source_val_scores_are_the_evaluation_modules():
     from domadapt.evaluation import select_by_score
 

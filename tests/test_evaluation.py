@@ -133,6 +133,39 @@ def test_stack_domains_marks_target_rows():
         stack_domains(np.zeros((2, 2)), ["a", "b"], np.ones((2, 2)))
 
 
+def test_integer_source_features_do_not_truncate_the_target():
+    rng = np.random.default_rng(0)
+    Xs = rng.integers(0, 3, (90, 3))
+    ys = (Xs[:, 0] >= 1).astype(np.uint8)  # unsigned labels, as image data sets often store them
+    Xt = rng.random((60, 3)) * 2 + 0.3
+    X, y, _ = stack_domains(Xs, ys, Xt)
+    np.testing.assert_array_equal(X[90:], Xt)  # not cast to the source's integer dtype
+    assert y.dtype.kind == "i" and np.all(y[90:] == -1)
+    np.testing.assert_allclose(density_ratio_weights(Xs, Xt), density_ratio_weights(Xs.astype(float), Xt))
+    candidates = {"a": LogisticRegression(), "b": LogisticRegression(C=0.01)}
+    as_int = select_by_score(candidates, "entropy", Xs, ys, Xt, refit=False)
+    as_float = select_by_score(candidates, "entropy", Xs.astype(float), ys, Xt, refit=False)
+    assert [r["mean_score"] for r in as_int.table] == pytest.approx([r["mean_score"] for r in as_float.table])
+    # float32 stays float32
+    assert stack_domains(Xs.astype(np.float32), ys, Xt.astype(np.float32))[0].dtype == np.float32
+
+
+def test_log_loss_scorers_take_an_adapter_that_predicts_with_its_own_head():
+    from domadapt.deep import DeepAdapter
+
+    task = make_shifted_blobs(60, 40, random_state=0)
+    Xs, ys, Xt, _ = task.arrays()
+    deep = DeepAdapter(hidden=(4,), epochs=2, verbose=False, random_state=0).fit(Xs[:40], ys[:40], Xt)
+    value = deep_embedded_validation_score(deep, Xs[40:], ys[40:], Xt, loss="log_loss", random_state=0)
+    proba = deep.predict_proba(Xs[40:])
+    columns = np.searchsorted(deep.classes_, ys[40:])
+    losses = -np.log(np.clip(proba[np.arange(20), columns], 1e-15, None))
+    assert np.isfinite(value) and value <= 0.0
+    plain = importance_weighted_score(deep, Xs[40:], ys[40:], Xt, loss="log_loss",
+                                      weights=np.ones(20))
+    assert plain == pytest.approx(-losses.mean(), rel=1e-6)
+
+
 @pytest.mark.parametrize("use_groups", [False, True])
 def test_source_holdout_never_trains_on_held_out_rows(use_groups):
     X, y, domain, _ = _stacked()

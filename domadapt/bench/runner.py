@@ -287,6 +287,7 @@ def run_benchmark(
     seed_list = _check_seeds(seeds)
     make_classifier(classifier, seed_list[0])  # an unknown name fails here, before any run
     for spec in specs:
+        check_selection_classifier(spec, spec.classifier or classifier)
         if (spec.classifier or classifier) == "head" and not spec.has_own_predictor():
             raise BenchmarkError(
                 f"method {spec.name!r} has no classification head of its own; the 'head' "
@@ -398,7 +399,10 @@ def run_one(
       :func:`domadapt.evaluation.select_by_score` fits each point on :data:`SELECTION_FOLDS`
       seeded training folds (source minus a held-out fold, plus the target) and averages the
       scorer's value — no target label is used (``"source-val"`` is its ``"source_val"``
-      scorer: accuracy on the held-out source rows).
+      scorer: minus the error rate on the held-out source rows, so higher is better as for
+      every scorer). ``"entropy"`` and ``"snd"`` read the classifier's probabilities and are
+      refused with ``"1nn"``, whose probabilities are 0 or 1 (every grid point would tie and
+      the grid order would choose).
     - ``"oracle-target"``: each point is fitted on the whole source and scored by its target
       accuracy — target labels choose the model, so the record is flagged
       (``uses_target_labels``) and tables mark it. It is never a default: a method config
@@ -437,6 +441,7 @@ def run_one(
     """
     classifier = spec.classifier or classifier
     make_classifier(classifier, seed)  # an unknown name fails before any work
+    check_selection_classifier(spec, classifier)
     Xs, ys, Xt, yt = task.arrays()
     start = time.perf_counter()
     chosen, detail = _choose(spec, Xs, ys, Xt, yt, seed, classifier, device)
@@ -566,6 +571,27 @@ def check_selection(spec: MethodSpec) -> None:
         )
 
 
+#: selections that score the classifier's probabilities (1-NN has only 0 and 1)
+PROBABILITY_SELECTIONS: tuple[str, ...] = ("entropy", "snd")
+
+
+def check_selection_classifier(spec: MethodSpec, classifier: str) -> None:
+    """Refuse a probability-based selection with the 1-NN classifier.
+
+    Raises
+    ------
+    BenchmarkError
+        When ``spec`` has a grid chosen by ``entropy`` or ``snd`` and ``classifier`` is
+        ``"1nn"``: its one-hot probabilities make every candidate score the same.
+    """
+    if spec.grid and spec.selection in PROBABILITY_SELECTIONS and classifier == "1nn":
+        raise BenchmarkError(
+            f"method {spec.name!r}: selection {spec.selection!r} scores predicted probabilities, "
+            "which 1-NN gives as 0 or 1 (every grid point would tie); use --classifier logreg "
+            "or another selection"
+        )
+
+
 def grid_selections() -> tuple[str, ...]:
     """Selections a method with a grid may use: ``source-val``, the other scorers of
     :data:`domadapt.evaluation.SCORERS` by name, and ``oracle-target``."""
@@ -660,6 +686,7 @@ __all__ = [
     "RUN_KEY",
     "RecordWriter",
     "check_selection",
+    "check_selection_classifier",
     "make_classifier",
     "read_records",
     "resolve_tasks",
