@@ -97,6 +97,21 @@ def is_classification_target(y: np.ndarray) -> bool:
     return False
 
 
+def known_rows(y: np.ndarray, name: str = "y") -> np.ndarray:
+    """Mask of the rows whose label is known: all but the ``-1`` of discrete numeric labels
+    (the marker of an unknown target label; continuous targets have no marker).
+
+    Raises
+    ------
+    ValueError
+        When no row is known.
+    """
+    known = y != -1 if y.dtype.kind in "iuf" and is_classification_target(y) else np.ones(y.shape[0], bool)
+    if not known.any():
+        raise ValueError(f"{name} holds no known label (every one is -1, the unknown marker)")
+    return known
+
+
 def check_labels(y: Any, n: int, name: str = "y", *, allow_unknown: bool = False) -> np.ndarray:
     """Check a label vector of length ``n`` and return it as a 1-D numpy array.
 

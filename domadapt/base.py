@@ -28,6 +28,7 @@ from ._validation import (
     check_same_device,
     check_same_features,
     is_classification_target,
+    known_rows,
 )
 
 
@@ -296,9 +297,12 @@ class Adapter(BaseEstimator):
         return to_output(torch.as_tensor(proba), origin_of(X)) if _is_t(X) else proba
 
     def score(self, X: ArrayLike, y: ArrayLike, domain: str = "target") -> float:
-        """Accuracy (or the estimator's own ``score``) on ``X`` of ``domain`` against ``y``."""
+        """Accuracy (or the estimator's own ``score``) on ``X`` of ``domain`` against ``y``; rows
+        labelled ``-1`` (unknown, as in ``fit``'s ``y_target``) are left out."""
         est, Z = self._estimator_input(X, domain)
-        return float(est.score(Z, check_labels(y, Z.shape[0], "y", allow_unknown=True)))
+        labels = check_labels(y, Z.shape[0], "y", allow_unknown=True)
+        known = known_rows(labels)
+        return float(est.score(Z[known], labels[known]))
 
     # ------------------------------------------------------------------ helpers
     def _check_fitted(self) -> None:

@@ -456,6 +456,42 @@ def test_alignment_beats_source_only_on_rotated_moons(name, alignment, trade_off
     assert a.score(Xt, yt) > moons_source_only + 0.05, (name, a.score(Xt, yt), moons_source_only)
 
 
+def test_checkpoint_signature_sees_loss_settings_values_and_workers(tmp_path):
+    from domadapt.deep.trainer import _digest
+
+    # settings kept as plain attributes of a loss, invisible in its printout before build()
+    assert _digest(DomainAdversarialLoss(alpha=10.0)) != _digest(DomainAdversarialLoss(alpha=1.0))
+    assert _digest(ConditionalDomainAdversarialLoss(entropy_conditioning=True)) != _digest(
+        ConditionalDomainAdversarialLoss(randomized=True))
+    assert _digest(DomainAdversarialLoss(alpha=10.0)) == _digest(DomainAdversarialLoss(alpha=10.0))
+    Xs, ys, Xt, _ = blobs()
+    DeepAdapter(alignment=DomainAdversarialLoss(hidden_dim=8), checkpoint_dir=tmp_path, **FAST).fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match="alignment"):
+        DeepAdapter(alignment=DomainAdversarialLoss(hidden_dim=8, alpha=3.0), checkpoint_dir=tmp_path,
+                    **FAST).fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match="values"):  # other data of the same size
+        DeepAdapter(alignment=DomainAdversarialLoss(hidden_dim=8), checkpoint_dir=tmp_path, **FAST).fit(
+            Xs + 1.0, ys, Xt)
+    with pytest.raises(ValueError, match="num_workers"):
+        DeepAdapter(alignment=DomainAdversarialLoss(hidden_dim=8), checkpoint_dir=tmp_path,
+                    **{**FAST, "num_workers": 1}).fit(Xs, ys, Xt)
+
+
+def test_score_leaves_out_unknown_target_labels():
+    Xs, ys, Xt, yt = blobs()
+    model = DeepAdapter(**FAST).fit(Xs, ys, Xt)
+    partial = yt.copy()
+    partial[len(yt) // 2:] = -1
+    half = len(yt) // 2
+    assert model.score(Xt, partial) == pytest.approx(model.score(Xt[:half], yt[:half]))
+    with pytest.raises(ValueError, match="no known label"):
+        model.score(Xt, np.full_like(yt, -1))
+    from domadapt import CORAL
+    from sklearn.linear_model import LogisticRegression
+    coral = CORAL(estimator=LogisticRegression()).fit(Xs, ys, Xt)
+    assert coral.score(Xt, partial) == pytest.approx(coral.score(Xt[:half], yt[:half]))
+
+
 def test_checkpoint_signature_of_a_module_network_is_the_same_in_a_new_process():
     """A run with ``network=<module>`` must be resumable from another process: the fingerprint
     depends on the module's structure and weights, not on where it lives in memory."""

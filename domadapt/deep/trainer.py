@@ -45,6 +45,7 @@ from .._validation import (
     check_labels,
     check_same_device,
     check_same_features,
+    known_rows,
     seed_from,
 )
 from ..base import Adapter, _labels_like, _measure, _sync
@@ -60,7 +61,9 @@ CHECKPOINT_FILE = "deep_adapter.pt"
 _FORMAT = 1
 # parameters that do not change what is learned: a checkpoint may be resumed under other values
 # (compile changes only the floating-point rounding, not the computation)
-_RUN_ONLY = ("verbose", "checkpoint_dir", "device", "num_workers", "compile")
+# (num_workers is not among them: with workers, a Dataset's random augmentations draw from the
+# loader's worker seeds instead of the main process's stream, so the result would change)
+_RUN_ONLY = ("verbose", "checkpoint_dir", "device", "compile")
 _BUILTIN_TERMS = ("loss", "ce", "alignment", "penalty")
 
 
@@ -132,8 +135,9 @@ class DeepAdapter(Adapter):
     forked torch RNG (the global RNG state is left as it was). With ``checkpoint_dir``, the
     state after every epoch (network, alignment, optimizer, grad scaler, iteration, history,
     selected weights, seed) is written atomically to ``checkpoint_dir/deep_adapter.pt``; a later
-    ``fit`` with the same parameters (``verbose``, ``device``, ``num_workers``, ``compile`` and
-    ``checkpoint_dir`` may differ) and data sizes resumes from it and ends with the same weights
+    ``fit`` with the same parameters (``verbose``, ``device``, ``compile`` and
+    ``checkpoint_dir`` may differ) and data (the same values for arrays and tensors, the same
+    sizes for a ``Dataset``) resumes from it and ends with the same weights
     as an uninterrupted run. A checkpoint of other parameters raises ``ValueError``. No RNG
     state needs saving: each epoch's randomness is drawn from seeds derived from
     ``(seed, epoch, rank)``.
@@ -454,7 +458,7 @@ class DeepAdapter(Adapter):
         best: dict[str, Any] | None = None
         start_epoch, iteration = 0, 0
         # the fingerprint hashes every weight of a module network: only when checkpointing
-        signature = None if ckpt_path is None else self._signature(source, target, shape)
+        signature = None if ckpt_path is None else self._signature(source, target, shape, ys)
         if ckpt is not None:
             _check_signature(ckpt, signature, ckpt_path)
             start_epoch, iteration = int(ckpt["epoch"]), int(ckpt["iteration"])
@@ -765,9 +769,15 @@ class DeepAdapter(Adapter):
             return None
         return float((logits.argmax(1) == labels).double().mean())
 
-    def _signature(self, source: "_Data", target: "_Data", shape: tuple[int, ...]) -> dict[str, str]:
+    def _signature(
+        self, source: "_Data", target: "_Data", shape: tuple[int, ...], ys: torch.Tensor
+    ) -> dict[str, str]:
         sig = {k: _digest(v) for k, v in self.get_params(deep=False).items() if k not in _RUN_ONLY}
         sig["data"] = repr((len(source), len(target), tuple(shape), [str(c) for c in self.classes_]))
+        if source.tensor is not None and target.tensor is not None:
+            # array inputs: their values too, so other data of the same size cannot resume
+            # (a Dataset is known by its size only: reading it all would cost an epoch)
+            sig["values"] = _digest((source.tensor, target.tensor, ys))
         sig["class"] = type(self).__qualname__
         return sig
 
@@ -837,12 +847,14 @@ class DeepAdapter(Adapter):
         return to_numpy(proba) if origin is None else to_output(proba, origin)
 
     def score(self, X: ArrayLike | Dataset, y: ArrayLike | None = None, domain: str = "target") -> float:
-        """Accuracy of :meth:`predict` on ``X`` against ``y`` (read from ``X`` when a Dataset)."""
+        """Accuracy of :meth:`predict` on ``X`` against ``y`` (read from ``X`` when a Dataset);
+        rows labelled ``-1`` (unknown, as in ``fit``'s ``y_target``) are left out."""
         pred = to_numpy(self.predict(X, domain))
         if y is None and isinstance(X, Dataset):
             y = _dataset_labels(X)
         y = check_labels(y, pred.shape[0], "y", allow_unknown=True)
-        return float(np.mean(pred == y))
+        known = known_rows(y)
+        return float(np.mean(pred[known] == y[known]))
 
 
 # ------------------------------------------------------------------------------ the objective
@@ -1167,23 +1179,30 @@ def _state_copy(module: nn.Module) -> dict[str, torch.Tensor]:
 def _digest(value: Any) -> str:
     """A fingerprint of a parameter value that is the same in every process.
 
-    Plain values by ``repr``; a module by its class, its printed structure and the bytes of its
-    ``state_dict``; an estimator (a teacher ``DeepAdapter``, say) by its class, its parameters
+    Plain values by ``repr``; a module by its class, its printed structure, its plain
+    attributes (the hyper-parameters a loss keeps, such as a DANN loss's ``alpha`` or CDAN's
+    ``entropy_conditioning``, which neither the printout nor an unbuilt ``state_dict`` shows)
+    and the bytes of its ``state_dict``; an estimator (a teacher ``DeepAdapter``, say) by its class, its parameters
     and, once fitted, its network; anything else by the hash of its pickle. A module's pickle
     cannot serve: it differs between two processes holding the same weights.
     """
     if value is None or isinstance(value, (str, bool, int, float)):
         return repr(value)
     h = hashlib.sha256(type(value).__qualname__.encode())
-    if isinstance(value, (tuple, list)):
+    if isinstance(value, torch.Tensor):
+        _hash_tensor(h, "", value)
+    elif isinstance(value, (tuple, list)):
         for item in value:
             h.update(_digest(item).encode())
     elif isinstance(value, nn.Module):
         h.update(str(value).encode())
+        for name, attr in sorted(vars(value).items()):
+            if not name.startswith("_") and name != "training" and (
+                attr is None or isinstance(attr, (str, bool, int, float, tuple))
+            ):
+                h.update(f"{name}={_digest(attr)};".encode())
         for name, tensor in value.state_dict().items():
-            t = tensor.detach().cpu().contiguous()
-            h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+            _hash_tensor(h, name, tensor)
     elif isinstance(value, BaseEstimator):
         for key, param in sorted(value.get_params(deep=False).items()):
             h.update(f"{key}={_digest(param)};".encode())
@@ -1193,6 +1212,13 @@ def _digest(value: Any) -> str:
     else:
         h.update(pickle.dumps(value))
     return "sha256:" + h.hexdigest()
+
+
+def _hash_tensor(h: Any, name: str, tensor: torch.Tensor) -> None:
+    """Feed ``name``, the dtype, the shape and the bytes of ``tensor`` to the hash ``h``."""
+    t = tensor.detach().cpu().contiguous()
+    h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+    h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
 
 
 def _read_checkpoint(path: Path | None, device: torch.device) -> dict[str, Any] | None:
