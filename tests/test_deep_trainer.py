@@ -73,6 +73,13 @@ def test_network_parts_and_shapes():
         Network.from_features(5, 2, hidden=(4.5,))
     with pytest.raises(ValueError, match="dropout"):
         Network.from_features(5, 2, dropout=1.0)
+    # dropout with nothing to act after is an error, not silently no dropout
+    with pytest.raises(ValueError, match="needs a hidden layer or a bottleneck"):
+        Network.from_features(5, 2, hidden=(), bottleneck_dim=None, dropout=0.3)
+    with pytest.raises(ValueError, match="bottleneck_dim=None has none"):
+        Network(nn.Linear(5, 4), 4, 2, bottleneck_dim=None, dropout=0.3)
+    hidden_only = Network.from_features(5, 2, hidden=(8,), bottleneck_dim=None, dropout=0.3)
+    assert any(isinstance(m, nn.Dropout) for m in hidden_only.backbone)
     with pytest.raises(TypeError, match="backbone"):
         Network("resnet", 4, 2)
 

@@ -41,7 +41,7 @@ class Network(nn.Module):
     bottleneck_dim : int or None, default=256
         Width of the bottleneck; None for no bottleneck.
     dropout : float, default=0.0
-        Dropout rate after the bottleneck's ReLU, in [0, 1).
+        Dropout rate after the bottleneck's ReLU, in [0, 1); needs a bottleneck.
     pretrained : bool, default=False
         Whether the backbone holds pretrained weights (informative: fine-tuning strategies and
         reports read it; the network behaves the same either way).
@@ -94,6 +94,11 @@ class Network(nn.Module):
         if not isinstance(pretrained, bool):
             raise TypeError(f"pretrained must be a bool, got {type(pretrained).__name__}")
         self.backbone = backbone
+        if bottleneck_dim is None and dropout > 0:
+            raise ValueError(
+                f"dropout={dropout} acts after the bottleneck, and bottleneck_dim=None has none; "
+                "give a bottleneck_dim or dropout=0"
+            )
         if bottleneck_dim is None:
             self.bottleneck: nn.Module = nn.Identity()
             self.feature_dim = backbone_dim
@@ -161,8 +166,11 @@ class Network(nn.Module):
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = size
+        if dropout > 0 and not layers and bottleneck_dim is None:
+            raise ValueError(f"dropout={dropout} needs a hidden layer or a bottleneck to act after")
         backbone = nn.Sequential(*layers) if layers else nn.Identity()
-        return cls(backbone, width, num_classes, bottleneck_dim=bottleneck_dim, dropout=dropout)
+        return cls(backbone, width, num_classes, bottleneck_dim=bottleneck_dim,
+                   dropout=0.0 if bottleneck_dim is None else dropout)
 
     @classmethod
     def from_backbone(
