@@ -154,6 +154,8 @@ def test_strong_teacher_improves_the_student_on_the_target():
         ({"temperature": 0.0}, ValueError, "temperature"),
         ({"distance_weight": 0.0, "angle_weight": 0.0}, ValueError, "nothing to distil"),
         ({"teacher": "resnet50"}, TypeError, "teacher must be"),
+        ({"batch_size": 2}, ValueError, "angle loss needs 3 rows"),
+        ({"batch_size": 1, "angle_weight": 0.0}, ValueError, "distance loss needs 2 rows"),
     ],
 )
 def test_invalid_parameters(moons, params, exc, match):

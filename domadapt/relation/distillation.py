@@ -282,6 +282,14 @@ validation_fraction, num_workers, random_state, device, verbose, estimator
         _check_weight(self.temperature, "temperature")
         if self.temperature == 0:
             raise ValueError("temperature must be positive, got 0")
+        # the relational terms need rows in a batch: pairs (distance), triplets (angle); say so
+        # before the teacher trains, not after
+        need = 3 if self.angle_weight > 0 else 2 if self.distance_weight > 0 else 1
+        if isinstance(self.batch_size, int) and self.batch_size < need:
+            raise ValueError(
+                f"batch_size={self.batch_size} is too small for the relational terms: the "
+                f"{'angle' if need == 3 else 'distance'} loss needs {need} rows per batch"
+            )
         if not (self.distance_weight > 0 or self.angle_weight > 0 or self.kd_weight > 0):
             raise ValueError(
                 "distance_weight, angle_weight and kd_weight are all 0: nothing to distil "
