@@ -239,8 +239,8 @@ _REGISTRY: dict[str, MethodSpec] = {
             "SA",
             f"{_FEATURE}:SubspaceAlignment",
             {"n_components": 100},
-            "d=100, the adapter's default; Fernando et al. (ICCV 2013) chose d per task from "
-            "their consistency bound, so no single published value exists",
+            "d=100, fixed here (the adapter's own default is 30); Fernando et al. (ICCV 2013) "
+            "chose d per task from their consistency bound, so no single published value exists",
         ),
         MethodSpec(
             "TCA",
