@@ -399,15 +399,17 @@ def _features(estimator: Any, X: np.ndarray, domain: str) -> np.ndarray:
     """The representation the final classifier sees.
 
     An Adapter's ``transform``; for a DAPipeline, ``X`` carried through every step but a final
-    classifier; for a scikit-learn ``Pipeline``, every step but the last; otherwise ``X``.
+    classifier; for a scikit-learn ``Pipeline``, every step but the last; otherwise ``X``. When
+    the classifier at the end is itself a scikit-learn ``Pipeline`` (an adapter's ``estimator``
+    such as ``make_pipeline(Normalizer(), KNeighborsClassifier())``, or a DAPipeline's last
+    step), its steps but the last are applied too.
     """
     if isinstance(estimator, Adapter):
-        return to_numpy(estimator.transform(X, domain=domain))
+        Z = to_numpy(estimator.transform(X, domain=domain))
+        return _features(getattr(estimator, "estimator_", None), Z, domain)
     if isinstance(estimator, DAPipeline):
         Z, last = estimator._carry(X, domain)
-        if isinstance(last, Adapter):
-            Z = last.transform(Z, domain=domain)
-        return to_numpy(Z)
+        return _features(last, to_numpy(Z), domain)
     if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
         return to_numpy(estimator[:-1].transform(X))
     return X

@@ -380,6 +380,14 @@ def test_dev_estimates_the_ratio_on_the_adapted_features():
     pipe = make_da_pipeline(CORAL(), LogisticRegression()).fit(Xs, ys, Xt)
     deep_embedded_validation_score(pipe, Xs, ys, Xt, weights=weights)
     np.testing.assert_allclose(seen["Zs"], pipe.named_steps["coral"].transform(Xs, domain="source"))
+    # an estimator that is a pipeline (the benchmark's unit-norm specs): its normaliser too
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import Normalizer
+
+    normed = CORAL(estimator=make_pipeline(Normalizer(), LogisticRegression())).fit(Xs, ys, Xt)
+    deep_embedded_validation_score(normed, Xs, ys, Xt, weights=weights)
+    Zs = normed.transform(Xs, domain="source")
+    np.testing.assert_allclose(seen["Zs"], Zs / np.linalg.norm(Zs, axis=1, keepdims=True))
 
 
 # ---------------------------------------------------------------------------------------- SND
