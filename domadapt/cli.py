@@ -285,8 +285,12 @@ def _extract_features(args: argparse.Namespace) -> int:
             verify=args.verify,
             force=args.force,
         )
-    except (ValueError, TypeError, ImportError, CorruptImageError) as exc:
-        print(f"domadapt extract-features: error: {' '.join(str(exc).split())}", file=sys.stderr)
+    except (ValueError, TypeError, ImportError, OSError) as exc:  # OSError: CorruptImageError too
+        message = str(exc)
+        if isinstance(exc, CorruptImageError) and "Traceback" in message:
+            # re-raised from a loader worker with the worker's traceback: keep the error itself
+            message = message.rsplit("CorruptImageError: ", 1)[-1]
+        print(f"domadapt extract-features: error: {' '.join(message.split())}", file=sys.stderr)
         return 2
     for item in results.values():
         state = "cached" if item.cached else "extracted"

@@ -146,6 +146,35 @@ def test_npz_stem_output_and_failed_write_keeps_the_old_file(setup, tmp_path, mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["feats_dslr.npz", "feats_webcam.npz"]
 
 
+def test_a_class_subset_keeps_its_labels_and_damaged_caches_are_recomputed(setup, tmp_path):
+    root, weights = setup
+    out = tmp_path / "sub"
+    extract_features("resnet18", weights, root, out, domains=["dslr", "webcam"], classes=["mug", "bike"],
+                     progress=False, **SIZE)
+    task = load_task("office31", "D→W", data_root=out)
+    names = [OFFICE31_CLASSES[k] for k in task.source.y]
+    assert names == ["mug", "bike"]  # read through the file's class_names, not as 0..30
+    assert oct((out / "dslr.npz").stat().st_mode & 0o777) == oct(0o666 & ~_umask())  # not private
+    # an empty, a truncated and a lone-array file under the cache's name: recomputed, not a crash
+    good = (out / "webcam.npz").read_bytes()
+    for damaged in (b"", good[: len(good) // 2]):
+        (out / "webcam.npz").write_bytes(damaged)
+        result = extract_features("resnet18", weights, root, out, domains=["webcam"], classes=["mug", "bike"],
+                                  progress=False, **SIZE)
+        assert not result["webcam"].cached and load_feature_file(out / "webcam.npz")[0].shape == (2, 512)
+    np.save(out / "lone.npy", np.zeros(3))
+    os.replace(out / "lone.npy", out / "webcam.npz")
+    result = extract_features("resnet18", weights, root, out, domains=["webcam"], classes=["mug", "bike"],
+                              progress=False, **SIZE)
+    assert not result["webcam"].cached
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def test_any_imagefolder_root(tmp_path):
     rng = np.random.default_rng(2)
     for domain in ("Art", "Clipart"):
@@ -194,6 +223,10 @@ def test_command_line_end_to_end(setup, tmp_path, capsys):
     missing = argv[:6] + [str(tmp_path / "nowhere")] + argv[7:]
     assert main(missing) == 2
     assert "nowhere" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("")
+    blocked = argv[:7] + ["--out", str(tmp_path / "a_file" / "feats")] + argv[9:]
+    assert main(blocked) == 2  # an output path under a file: one line, no traceback
+    assert "a_file" in capsys.readouterr().err
 
 
 def test_committed_office31_config_runs_on_extracted_features(setup, tmp_path):

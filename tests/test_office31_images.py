@@ -164,6 +164,42 @@ def test_truncated_image_is_found_when_checked_and_named_when_loaded(office31_ro
         assert len(office31_images(root, "webcam", verify="full", skip_corrupt=True)) == len(ds) - 1
 
 
+def test_a_corrupt_image_keeps_its_error_type_through_loader_workers(office31_root):
+    root, _ = office31_root
+    path = root / "webcam" / "images" / "mug" / "frame_0000.jpg"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    ds = office31_images(root, "webcam", transform="test", image_size=8, resize_size=8, verify="none")
+    # a worker re-raises as type(exc)(message): the type survives, not a bare RuntimeError
+    with pytest.raises(CorruptImageError, match=r"mug/frame_0000\.jpg"):
+        for _ in DataLoader(ds, batch_size=8, num_workers=1):
+            pass
+
+
+def test_hidden_entries_symlink_loops_and_wide_images(tmp_path):
+    rng = np.random.default_rng(3)
+    root = tmp_path / "sym"
+    for name in ("a", "b"):
+        _write_image(root / "D" / name / "x.jpg", rng, (12, 12))
+    (root / "D" / "a" / "up").symlink_to(root / "D", target_is_directory=True)  # a loop
+    (root / "D" / ".ipynb_checkpoints").mkdir()  # a hidden folder is no class
+    (root / "D" / "a" / "._x.jpg").write_bytes(b"macOS resource fork, not an image")
+    ds = ImageDomainDataset(root, "D", transform=None)
+    assert ds.classes == ("a", "b") and ds.class_counts() == {"a": 1, "b": 1}
+    assert len(ImageDomainDataset(root, "D", extensions=".jpg")) == 2  # one string is one ending
+    # 16-bit grey: scaled to 8 bits (convert("RGB") alone would clip to 255, nearly white)
+    ramp = (np.linspace(0, 65535, 256).astype(np.uint16)[None, :].repeat(4, axis=0))
+    Image.fromarray(ramp).save(root / "D" / "b" / "wide.png")
+    wide = ImageDomainDataset(root, "D", transform=None)
+    image = np.asarray(wide[[p for p, _ in wide.samples].index(str(root / "D" / "b" / "wide.png"))][0])
+    assert abs(image.mean() - 127.5) < 1.0 and image.min() == 0 and image.max() == 255
+    # float pixels have no agreed range: refused by name
+    Image.fromarray(np.ones((4, 4), dtype=np.float32)).save(root / "D" / "b" / "float.tif")
+    floats = ImageDomainDataset(root, "D", transform=None, verify="none")
+    with pytest.raises(CorruptImageError, match="float.tif.*mode 'F'"):
+        floats[[p for p, _ in floats.samples].index(str(root / "D" / "b" / "float.tif"))]
+
+
 # --- transforms --------------------------------------------------------------------------------
 
 

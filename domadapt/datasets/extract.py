@@ -37,6 +37,8 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -273,7 +275,9 @@ def _files_digest(dataset: ImageDomainDataset, paths: list[str]) -> str:
     digest = hashlib.sha256()
     for (path, label), relative in zip(dataset.samples, paths):
         stat = os.stat(path)
-        digest.update(f"{relative}\t{label}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+        # surrogateescape: a file name that is not valid UTF-8 keeps its own bytes
+        digest.update(f"{relative}\t{label}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode(
+            "utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
@@ -281,12 +285,15 @@ def _read_cache(path: Path, fingerprint: str) -> tuple[int, int] | None:
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):  # a lone .npy array under this name
+            return None
+        with archive:
             if "fingerprint" not in archive.files or str(archive["fingerprint"]) != fingerprint:
                 return None
             shape = archive["X"].shape
-    except (OSError, ValueError, KeyError):  # unreadable or foreign file: recompute and replace it
-        return None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
+        return None  # unreadable, truncated or foreign file: recompute and replace it
     return int(shape[0]), int(shape[1])
 
 
@@ -318,6 +325,13 @@ def _forward_all(
     return torch.cat(chunks).numpy().astype(np.float32, copy=False)
 
 
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -326,6 +340,7 @@ def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
             np.savez(stream, **arrays)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private (0600): the usual mode
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

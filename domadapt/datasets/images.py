@@ -27,7 +27,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -57,7 +57,9 @@ class CorruptImageError(OSError):
     ECCV 2010 (the image sets this guards).
     """
 
-    def __init__(self, message: str, paths: Sequence[str]):
+    def __init__(self, message: str, paths: Sequence[str] = ()):
+        # `paths` has a default: a DataLoader worker re-raises an exception in the main process
+        # as `type(exc)(message)`, which must keep this type rather than turn into RuntimeError
         super().__init__(message)
         self.paths = list(paths)
 
@@ -131,7 +133,10 @@ class ImageDomainDataset(Dataset):
 
     Item ``i`` is ``(transform(image), label)``: the image opened with PIL and converted to RGB,
     the label the index of its class folder in ``classes``. Files are found recursively below
-    each class folder, in sorted order; only names ending in ``extensions`` count.
+    each class folder, in sorted order; only names ending in ``extensions`` count. Hidden
+    entries (names starting with ``.``: ``.ipynb_checkpoints``, macOS's ``._*`` files) are left
+    out, and a symbolic link back to a folder already walked is not followed again. 16-bit
+    images are scaled to 8 bits; 32-bit integer or float images are refused by name.
 
     Parameters
     ----------
@@ -204,7 +209,7 @@ class ImageDomainDataset(Dataset):
         self.classes: tuple[str, ...] = tuple(found_classes)
         self.class_to_idx = {name: k for k, name in enumerate(self.classes)}
         self.transform = transform
-        self.extensions = tuple(extensions)
+        self.extensions = _extensions(extensions)
         samples = [
             (str(path), label)
             for label, name in enumerate(self.classes)
@@ -252,7 +257,9 @@ class ImageDomainDataset(Dataset):
         path = self.samples[index][0]
         try:
             with Image.open(path) as image:
-                return image.convert("RGB")
+                return _to_rgb(image, path)
+        except CorruptImageError:
+            raise
         except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
             raise CorruptImageError(
                 f"cannot read image {path!r}: {type(exc).__name__}: {exc} (build the dataset with "
@@ -471,7 +478,7 @@ def scan_image_root(
         repeated = sorted(name for name, n in Counter(classes).items() if n > 1)
         if repeated:
             raise ValueError(f"classes holds duplicate names: {repeated}")
-    extensions = tuple(ext.lower() for ext in extensions)
+    extensions = tuple(ext.lower() for ext in _extensions(extensions))
     base = resolve_data_root(root, layout=_layout_text(domains, classes, layout, expected_counts))
     problems: list[str] = []
     folders: dict[str, Path] = {}
@@ -484,7 +491,10 @@ def scan_image_root(
         if layout == "images" and not folders[domain].is_dir():
             problems.append(f"domain {domain!r}: folder {str(folders[domain])!r} is missing (layout='images')")
             del folders[domain]
-    present = {d: sorted(p.name for p in f.iterdir() if p.is_dir()) for d, f in folders.items()}
+    present = {
+        d: sorted(p.name for p in f.iterdir() if p.is_dir() and not p.name.startswith("."))
+        for d, f in folders.items()
+    }
     wanted = list(classes) if classes is not None else sorted({c for names in present.values() for c in names})
     if folders and not wanted:
         problems.append("no class folder in any domain")
@@ -562,20 +572,60 @@ def _layout_text(
     return text
 
 
+def _extensions(extensions: str | Sequence[str]) -> tuple[str, ...]:
+    """File endings as a tuple; one string is one ending (not its characters)."""
+    return (extensions,) if isinstance(extensions, str) else tuple(extensions)
+
+
+def _walk(folder: Path) -> Iterator[tuple[str, list[str]]]:
+    """``(directory, file names)`` below ``folder``, sorted, following symbolic links except
+    those back to a folder on the way down (a loop would repeat, under this class, every file
+    of the folders above it), entering each real directory once, and skipping hidden entries
+    (``.ipynb_checkpoints``, macOS's ``._*`` resource files)."""
+    seen: set[str] = set()
+    for directory, subdirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(directory)
+        if real in seen:
+            subdirs[:] = []
+            continue
+        seen.add(real)
+        keep = []
+        for d in sorted(subdirs):
+            target = os.path.realpath(os.path.join(directory, d))
+            upward = real == target or real.startswith(target.rstrip(os.sep) + os.sep)
+            if not d.startswith(".") and not upward:
+                keep.append(d)
+        subdirs[:] = keep
+        yield directory, sorted(n for n in names if not n.startswith("."))
+
+
 def _image_files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
     lowered = tuple(ext.lower() for ext in extensions)
-    files = []
-    for directory, subdirs, names in os.walk(folder, followlinks=True):
-        subdirs.sort()
-        files += [Path(directory) / n for n in sorted(names) if n.lower().endswith(lowered)]
-    return files
+    return [Path(d) / n for d, names in _walk(folder) for n in names if n.lower().endswith(lowered)]
 
 
 def _has_image(folder: Path, extensions: tuple[str, ...]) -> bool:
-    for _, _, names in os.walk(folder, followlinks=True):
-        if any(n.lower().endswith(extensions) for n in names):
-            return True
-    return False
+    return any(n.lower().endswith(extensions) for _, names in _walk(folder) for n in names)
+
+
+#: PIL modes of more than 8 bits per channel, and the divisor that brings them to 0..255
+_WIDE_MODES = {"I;16": 257, "I;16L": 257, "I;16B": 257, "I;16N": 257}
+
+
+def _to_rgb(image: Image.Image, path: str) -> Image.Image:
+    """``image`` as 8-bit RGB. 16-bit images are scaled (``convert`` would clip them to 255:
+    nearly white); 32-bit integer and float images have no agreed range, so they are refused
+    by name rather than saturated."""
+    if image.mode in _WIDE_MODES:
+        values = np.asarray(image, dtype=np.float64) / _WIDE_MODES[image.mode]
+        image = Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
+    elif image.mode in ("I", "F"):
+        raise CorruptImageError(
+            f"image {path!r} has PIL mode {image.mode!r} (32-bit integer or float pixels), whose "
+            "range is not known; convert it to 8 or 16 bits per channel",
+            [path],
+        )
+    return image.convert("RGB")
 
 
 def _unreadable(samples: list[tuple[str, int]], verify: str) -> list[tuple[str, str]]:

@@ -98,7 +98,10 @@ def load_office31_features(
     Returns
     -------
     Domain
-        ``y`` int64 in 0..30, indexing :data:`OFFICE31_CLASSES`.
+        ``y`` int64 in 0..30, indexing :data:`OFFICE31_CLASSES`. An ``.npz`` file that stores
+        ``class_names`` (as :func:`~domadapt.datasets.extract_features` writes) has its labels
+        read as indices into them and mapped by name, so a file of a subset of the classes or
+        in another order keeps every image's class.
 
     Raises
     ------
@@ -115,6 +118,14 @@ def load_office31_features(
     candidates = [f"{folder}{stem}{suffix}" for folder in (f"{_SUBDIR}/", "") for suffix in SUFFIXES]
     path = find_file(root, candidates, what=f"Office-31 features, {name}")
     X, labels = load_feature_file(path)
+    names = _stored_class_names(path)
+    if names is not None:  # labels index the file's own class list (a subset, another order)
+        if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= len(names):
+            raise ValueError(
+                f"{str(path)!r}: labels must index its class_names (0..{len(names) - 1}), found "
+                f"{np.unique(labels)[:10]}"
+            )
+        labels = names[labels]
     y = _office31_labels(labels, path)
     if preprocess == "zscore":
         X = zscore(X)
@@ -146,6 +157,16 @@ def office31_task(
         dataset="office31",
         meta={"preprocess": preprocess, "file_pattern": file_pattern, "data_root": str(resolve_data_root(data_root))},
     )
+
+
+def _stored_class_names(path: Path) -> np.ndarray | None:
+    """The ``class_names`` array of an ``.npz`` feature file, or None."""
+    if path.suffix.lower() != ".npz":
+        return None
+    with np.load(path, allow_pickle=False) as archive:
+        if "class_names" not in archive.files:
+            return None
+        return np.asarray(archive["class_names"]).astype(str).reshape(-1)
 
 
 def _office31_labels(labels: np.ndarray, path: Path) -> np.ndarray:
