@@ -313,6 +313,10 @@ def _add_plot_parser(commands: argparse._SubParsersAction) -> None:
     plot.add_argument(
         "--data-root", default=None, help=f"folder of the data files (default: ${ENV_VAR}; not needed for digits)"
     )
+    plot.add_argument(
+        "--file-pattern", default=None,
+        help="office31 only: feature file names, e.g. 'feats_{domain}' (default: '{domain}')",
+    )
     plot.add_argument("--task", required=True, help="task such as 'O->R' or 'A->W'")
     plot.add_argument("--method", required=True, help="method name, e.g. CORAL")
     plot.add_argument("--classifier", choices=list(CLASSIFIERS), default="logreg", help="default: %(default)s")
@@ -343,7 +347,10 @@ def _plot(args: argparse.Namespace) -> int:
     baseline_classifier = "logreg" if chosen == "head" else chosen
     if chosen == "head" and not spec.has_own_predictor():
         raise BenchmarkError(f"method {args.method!r} has no classification head of its own")
-    task = load_bench_task(args.dataset, task_name, args.data_root)
+    if args.file_pattern is not None and args.dataset != "office31":
+        raise BenchmarkError(f"--file-pattern is for the office31 feature files, not {args.dataset!r}")
+    options = {} if args.file_pattern is None else {"file_pattern": args.file_pattern}
+    task = load_bench_task(args.dataset, task_name, args.data_root, **options)
     Xs, ys, Xt, yt = task.arrays()
 
     def fitted(method_spec: Any, classifier: str) -> Any:
