@@ -252,6 +252,19 @@ def test_nearly_singular_kernels_of_low_dimensional_data_converge_fast():
     assert kmm.objective_ == pytest.approx(0.5 * w @ K @ w - kappa @ w, rel=1e-10)
 
 
+@pytest.mark.parametrize("eps", [1e-8, 1e-12])
+def test_a_very_narrow_sum_band_falls_back_instead_of_dividing_by_zero(eps):
+    # the interior point walks 0.99 of the way to the band's edge at each step: its slack
+    # rounds to 0 after a few steps; the first-order solver then finishes the job
+    rng = np.random.default_rng(0)
+    Xs, Xt = rng.normal(size=(50, 2)), rng.normal(size=(60, 2)) + 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        kmm = KMM(eps=eps).fit(Xs, np.arange(50) % 2, Xt)
+    w = kmm.sample_weight_
+    assert np.isfinite(kmm.objective_) and w.min() >= 0 and abs(w.sum() - 50) <= 50 * eps + 1e-9
+
+
 def test_float32_copy_only_within_the_memory_budget(small, monkeypatch):
     Xs, ys, Xt = small
     n = len(Xs)

@@ -428,6 +428,8 @@ def solve_kmm_interior(
     for it in range(1, max_iter + 1):
         p, total = upper - w, float(w.sum())
         sl, su = total - lo, hi - total
+        if not (sl > 0 and su > 0 and bool((w > 0).all()) and bool((p > 0).all())):
+            break  # a slack lost to rounding (a very narrow sum band): keep the best point
         Kw = K @ w
         objective, gap = _certificate(w, Kw, kappa, upper, lo, hi, lower_bound)
         if best is None or gap < best.gap:
