@@ -97,16 +97,20 @@ def is_classification_target(y: np.ndarray) -> bool:
     return False
 
 
-def known_rows(y: np.ndarray, name: str = "y") -> np.ndarray:
+def known_rows(y: np.ndarray, classes: Any = None, name: str = "y") -> np.ndarray:
     """Mask of the rows whose label is known: all but the ``-1`` of discrete numeric labels
-    (the marker of an unknown target label; continuous targets have no marker).
+    (the marker of an unknown target label; continuous targets have no marker), unless ``-1``
+    is among the fitted ``classes`` (then it is a class, as in a ``{-1, +1}`` labelling).
 
     Raises
     ------
     ValueError
         When no row is known.
     """
-    known = y != -1 if y.dtype.kind in "iuf" and is_classification_target(y) else np.ones(y.shape[0], bool)
+    marker = y.dtype.kind in "iuf" and is_classification_target(y)
+    if marker and classes is not None and np.any(np.asarray(classes, dtype=object) == -1):
+        marker = False
+    known = y != -1 if marker else np.ones(y.shape[0], bool)
     if not known.any():
         raise ValueError(f"{name} holds no known label (every one is -1, the unknown marker)")
     return known

@@ -298,10 +298,11 @@ class Adapter(BaseEstimator):
 
     def score(self, X: ArrayLike, y: ArrayLike, domain: str = "target") -> float:
         """Accuracy (or the estimator's own ``score``) on ``X`` of ``domain`` against ``y``; rows
-        labelled ``-1`` (unknown, as in ``fit``'s ``y_target``) are left out."""
+        labelled ``-1`` (unknown, as in ``fit``'s ``y_target``) are left out, unless ``-1`` is
+        one of the fitted classes (a ``{-1, +1}`` labelling)."""
         est, Z = self._estimator_input(X, domain)
         labels = check_labels(y, Z.shape[0], "y", allow_unknown=True)
-        known = known_rows(labels)
+        known = known_rows(labels, getattr(self, "classes_", None))
         return float(est.score(Z[known], labels[known]))
 
     # ------------------------------------------------------------------ helpers
@@ -447,8 +448,9 @@ class DAPipeline(BaseEstimator):
     last step is an estimator (fitted on the transformed source, with the ``sample_weight_`` of
     the latest instance-based adapter, if any), an adapter, or a transformer. A last adapter
     that is not instance-based gets those weights for its ``estimator``
-    (``fit(..., sample_weight=)``); one that cannot take them (a deep adapter, whose head is
-    trained unweighted) is an error, never a silent drop.
+    (``fit(..., sample_weight=)``); one that classifies but cannot take them (a deep adapter,
+    whose head is trained unweighted) is an error, never a silent drop. A last adapter that
+    only transforms (no estimator, no head of its own) has nothing for them to reach.
 
     Build it with :func:`make_da_pipeline`.
 
@@ -498,9 +500,13 @@ class DAPipeline(BaseEstimator):
             step = clone(step)
             last = i == len(self.steps) - 1
             if isinstance(step, Adapter):
-                if last and weight is not None and not hasattr(step, "_fit_weights"):
-                    # an earlier step's importance weights go to this adapter's estimator
-                    if "sample_weight" not in inspect.signature(step.fit).parameters:
+                own_head = type(step).predict is not Adapter.predict
+                classifies = getattr(step, "estimator", None) is not None or own_head
+                if last and weight is not None and classifies and not hasattr(step, "_fit_weights"):
+                    # an earlier step's importance weights go to what classifies at the end
+                    if getattr(step, "estimator", None) is None or (
+                        "sample_weight" not in inspect.signature(step.fit).parameters
+                    ):
                         raise TypeError(
                             f"step {name!r} ({type(step).__name__}) cannot take the importance "
                             "weights of the earlier re-weighting step; end the pipeline with "

@@ -96,6 +96,19 @@ def test_upstream_importance_weights_reach_a_final_adapters_estimator():
         NearestNeighborWeighting(estimator=LogisticRegression()).fit(Xs, ys, Xt, sample_weight=np.ones(80))
     with pytest.raises(ValueError, match="sample_weight must hold 80"):
         CORAL(estimator=LogisticRegression()).fit(Xs, ys, Xt, sample_weight=np.ones(79))
+    # a pipeline that only transforms has nothing for the weights to reach: no error
+    only = make_da_pipeline(NearestNeighborWeighting(), CORAL()).fit(Xs, ys, Xt)
+    assert only.transform(Xt).shape == Xt.shape
+
+
+def test_score_counts_minus_one_as_a_class_when_it_is_one():
+    from sklearn.dummy import DummyClassifier
+
+    rng = np.random.default_rng(1)
+    Xs, Xt = rng.normal(size=(60, 2)), rng.normal(size=(50, 2))
+    ys, yt = np.where(Xs[:, 0] > 0, 1, -1), np.where(Xt[:, 0] > 0, 1, -1)  # {-1, +1} labels
+    a = CORAL(estimator=DummyClassifier(strategy="constant", constant=1)).fit(Xs, ys, Xt)
+    assert a.score(Xt, yt) == pytest.approx(np.mean(yt == 1))  # -1 rows count, as a class
 
 
 def test_pipeline_duplicate_names():

@@ -848,12 +848,13 @@ class DeepAdapter(Adapter):
 
     def score(self, X: ArrayLike | Dataset, y: ArrayLike | None = None, domain: str = "target") -> float:
         """Accuracy of :meth:`predict` on ``X`` against ``y`` (read from ``X`` when a Dataset);
-        rows labelled ``-1`` (unknown, as in ``fit``'s ``y_target``) are left out."""
+        rows labelled ``-1`` (unknown, as in ``fit``'s ``y_target``) are left out, unless ``-1``
+        is one of the fitted classes."""
         pred = to_numpy(self.predict(X, domain))
         if y is None and isinstance(X, Dataset):
             y = _dataset_labels(X)
         y = check_labels(y, pred.shape[0], "y", allow_unknown=True)
-        known = known_rows(y)
+        known = known_rows(y, self.classes_)
         return float(np.mean(pred[known] == y[known]))
 
 
