@@ -1095,6 +1095,12 @@ def proxy_a_distance(
     else:
         clf = clone(estimator)
     clf.fit(Z_tr, d_tr)
+    for k, name in ((0, "X"), (1, "Y")):
+        if not np.any(d_te == k):
+            raise ValueError(
+                f"proxy_a_distance: no held-out row of {name} ({int(np.sum(domain == k))} rows, "
+                f"test_size={test_size}); the balanced error needs rows of both domains"
+            )
     wrong = clf.predict(Z_te) != d_te
     error = 0.5 * (float(wrong[d_te == 0].mean()) + float(wrong[d_te == 1].mean()))
     return 2.0 * (1.0 - 2.0 * error)

@@ -321,6 +321,17 @@ def test_records_of_other_data_are_refused_not_reused(tiny, monkeypatch, tmp_pat
         _run(tmp_path, tasks=["A→B"])
 
 
+def test_records_without_a_digest_are_reused_with_a_warning(tiny, tmp_path):
+    _run(tmp_path, tasks=["A→B"])
+    path = tmp_path / RECORDS_FILE
+    record = json.loads(path.read_text(encoding="utf-8"))
+    del record["data_digest"]  # as an earlier domadapt wrote it
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    with pytest.warns(UserWarning, match="without a data digest: they are reused unchecked"):
+        again = _run(tmp_path, tasks=["A→B"])
+    assert "data_digest" not in again[0] and Counting.fits == 1
+
+
 def test_unreadable_data_and_a_head_without_a_head_are_benchmark_errors(tiny, monkeypatch, tmp_path):
     with pytest.raises(BenchmarkError, match="no classification head"):
         _run(tmp_path / "o", classifier="head")

@@ -151,6 +151,11 @@ def test_text_labels_of_every_format_and_headerless_class_names(tmp_path):
     (tmp_path / "bom_header.csv").write_bytes(
         ("label,a,b,c\n" + "".join(f"{k},{r}\n" for r, k in zip(rows, range(4)))).encode("utf-8-sig")
     )
+    # DataFrame(X).assign(target=y).to_csv(index=False): numeric feature names, a named label
+    (tmp_path / "target.csv").write_text("0,1,2,target\n" + "".join(f"{r},{k}\n" for r, k in zip(rows, range(4))))
+    Xr, yr = load_feature_file(tmp_path / "target.csv")
+    np.testing.assert_allclose(Xr, X)
+    assert yr.tolist() == [0, 1, 2, 3]
     # pandas' DataFrame(np.c_[X, y]).to_csv(index=False) names the columns 0..d
     (tmp_path / "pandas.csv").write_text("0,1,2,3\n" + "".join(f"{r},{k}.0\n" for r, k in zip(rows, range(4))))
     for name, labels in (("names.csv", names), ("bom.csv", [0, 1, 2, 3]),

@@ -404,6 +404,8 @@ def test_proxy_a_distance_does_not_reward_naming_the_larger_domain():
         value = proxy_a_distance(_gauss(800, 5, seed=2 + seed), _gauss(200, 5, seed=9 + seed), random_state=seed)
         assert abs(value) < 0.35, value
     assert proxy_a_distance(_gauss(800, 5), _gauss(200, 5, shift=3.0, seed=1)) > 1.9
+    with pytest.raises(ValueError, match="no held-out row of X"):  # not a NaN
+        proxy_a_distance(_gauss(2, 3), _gauss(998, 3, shift=3.0), test_size=0.1)
 
 
 # ------------------------------------------------------------------------------------ I/O

@@ -267,8 +267,10 @@ def run_benchmark(
     -------
     list of dict
         One record per (task, method, seed), in that nesting order, read back from ``out`` for
-        runs that were already done. See :func:`run_one` for the fields; the records of this
-        function also carry ``data_digest``, the task's :meth:`~domadapt.datasets.DomainTask.digest`.
+        runs that were already done. See :func:`run_one` for the fields; the records this
+        function writes also carry ``data_digest``, the task's
+        :meth:`~domadapt.datasets.DomainTask.digest` (records of earlier versions have none:
+        they are reused with a warning, unchecked).
 
     Raises
     ------
@@ -324,9 +326,18 @@ def run_benchmark(
     # the data of every task with recorded runs must be the data the records came from (another
     # data folder or preprocessing under the same output folder is an error, not a silent reuse)
     recorded_digests: dict[str, set[str]] = {}
+    unchecked: set[str] = set()
     for k in keys:
         if k in done and done[k].get("data_digest") is not None:
             recorded_digests.setdefault(k[1], set()).add(done[k]["data_digest"])
+        elif k in done:
+            unchecked.add(k[1])
+    if unchecked:
+        warnings.warn(
+            f"{path}: runs of {', '.join(sorted(unchecked))} were recorded by an earlier domadapt, "
+            "without a data digest: they are reused unchecked (they may come from other data)",
+            stacklevel=2,
+        )
     loaded, data = None, None
     for t in task_names:
         if t in recorded_digests:

@@ -39,8 +39,10 @@ def load_feature_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndar
         - ``.mat`` (MATLAB v5/v7, read with :func:`scipy.io.loadmat`): the same keys.
         - ``.csv`` (comma-separated, UTF-8 with or without a byte-order mark): one sample per
           row. The first row is a header when one of its cells before the last is not a number,
-          its last cell is ``label`` or ``y``, or it is pandas' default ``0,1,...,d``; so a
-          headerless file may carry class names in its last (label) column. The labels are the
+          its last cell is ``label`` or ``y``, its cells before the last are pandas' default
+          ``0,1,...`` (``DataFrame(X).assign(target=y).to_csv(index=False)``), or its last cell
+          is text above a number; so a headerless file may carry class names in its last
+          (label) column. The labels are the
           column named ``label`` or ``y`` when the header has one, else the last column; every
           other column is a feature.
 
@@ -180,17 +182,21 @@ def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first cell
     with path.open(newline="", encoding="utf-8-sig") as handle:
         first = handle.readline().strip()
+        second = handle.readline().strip()
     if not first:
         raise ValueError(f"feature file {str(path)!r} is empty")
     cells = [cell.strip().strip('"') for cell in first.split(",")]
     if len(cells) < 2:
         raise ValueError(f"feature file {str(path)!r}: needs at least one feature column and one label column")
+    last_below = second.split(",")[-1].strip().strip('"') if second else ""
     has_header = (
         # a feature cell that is not a number (a label may be a class name), a label column
-        # named as such, or pandas' default column names 0, 1, ..., d
+        # named as such, pandas' default feature names 0, 1, ... (with any label name), or a
+        # label cell that is text above a number (numeric labels under a named column)
         not all(_is_number(cell) for cell in cells[:-1])
         or cells[-1].lower() in CSV_LABEL_COLUMNS
-        or cells == [str(i) for i in range(len(cells))]
+        or cells[:-1] == [str(i) for i in range(len(cells) - 1)]
+        or (not _is_number(cells[-1]) and _is_number(last_below))
     )
     label_col = len(cells) - 1
     if has_header:

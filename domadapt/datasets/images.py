@@ -135,7 +135,9 @@ class ImageDomainDataset(Dataset):
     the label the index of its class folder in ``classes``. Files are found recursively below
     each class folder, in sorted order; only names ending in ``extensions`` count. Hidden
     entries (names starting with ``.``: ``.ipynb_checkpoints``, macOS's ``._*`` files) are left
-    out, and a symbolic link back to a folder already walked is not followed again. 16-bit
+    out; symbolic links are followed, except one back up to a folder on the way down (a loop),
+    and a folder reached twice is walked once (a link to another class folder still lists
+    that class's images under this one, as torchvision's ``ImageFolder`` does). 16-bit
     images are scaled to 8 bits; 32-bit integer or float images are refused by name.
 
     Parameters
