@@ -482,6 +482,9 @@ def test_checkpoint_signature_sees_loss_settings_values_and_workers(tmp_path):
     with pytest.raises(ValueError, match="num_workers"):
         DeepAdapter(alignment=DomainAdversarialLoss(hidden_dim=8), checkpoint_dir=tmp_path,
                     **{**FAST, "num_workers": 1}).fit(Xs, ys, Xt)
+    with pytest.raises(ValueError, match="values"):  # other known target labels
+        DeepAdapter(alignment=DomainAdversarialLoss(hidden_dim=8), checkpoint_dir=tmp_path, **FAST).fit(
+            Xs, ys, Xt, np.r_[ys[:1], np.full(len(Xt) - 1, -1)])
 
 
 def test_score_leaves_out_unknown_target_labels():

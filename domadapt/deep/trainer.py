@@ -458,7 +458,7 @@ class DeepAdapter(Adapter):
         best: dict[str, Any] | None = None
         start_epoch, iteration = 0, 0
         # the fingerprint hashes every weight of a module network: only when checkpointing
-        signature = None if ckpt_path is None else self._signature(source, target, shape, ys)
+        signature = None if ckpt_path is None else self._signature(source, target, shape, ys, yt)
         if ckpt is not None:
             _check_signature(ckpt, signature, ckpt_path)
             start_epoch, iteration = int(ckpt["epoch"]), int(ckpt["iteration"])
@@ -770,14 +770,16 @@ class DeepAdapter(Adapter):
         return float((logits.argmax(1) == labels).double().mean())
 
     def _signature(
-        self, source: "_Data", target: "_Data", shape: tuple[int, ...], ys: torch.Tensor
+        self, source: "_Data", target: "_Data", shape: tuple[int, ...], ys: torch.Tensor,
+        yt: torch.Tensor | None = None,
     ) -> dict[str, str]:
         sig = {k: _digest(v) for k, v in self.get_params(deep=False).items() if k not in _RUN_ONLY}
         sig["data"] = repr((len(source), len(target), tuple(shape), [str(c) for c in self.classes_]))
         if source.tensor is not None and target.tensor is not None:
             # array inputs: their values too, so other data of the same size cannot resume
             # (a Dataset is known by its size only: reading it all would cost an epoch)
-            sig["values"] = _digest((source.tensor, target.tensor, ys))
+            # (the known target labels too: oracle-target selection and the estimator read them)
+            sig["values"] = _digest((source.tensor, target.tensor, ys, yt))
         sig["class"] = type(self).__qualname__
         return sig
 
