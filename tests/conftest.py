@@ -54,3 +54,16 @@ def data_root() -> Path:
     if root is None:
         pytest.skip(reason)
     return root
+
+
+@pytest.fixture
+def named_office31_features(tmp_path) -> Path:
+    """``feats_amazon.npz`` and ``feats_webcam.npz`` (62 rows, 4 features, labels 0..30), as
+    ``domadapt extract-features --out feats.npz`` names its files; returns their folder."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for domain in ("amazon", "webcam"):
+        y = np.arange(62) % 31
+        np.savez(tmp_path / f"feats_{domain}.npz", X=rng.normal(size=(62, 4)) + y[:, None], y=y)
+    return tmp_path

@@ -145,11 +145,8 @@ def test_cli_plot_end_to_end_on_digits(tmp_path, capsys):
     assert "no classification head" in capsys.readouterr().err
 
 
-def test_cli_plot_reads_named_office31_feature_files(tmp_path, capsys):
-    rng = np.random.default_rng(0)
-    for domain in ("amazon", "webcam"):
-        y = np.arange(62) % 31
-        np.savez(tmp_path / f"feats_{domain}.npz", X=rng.normal(size=(62, 4)) + y[:, None], y=y)
+def test_cli_plot_reads_named_office31_feature_files(named_office31_features, capsys):
+    tmp_path = named_office31_features
     argv = ["plot", "--dataset", "office31", "--data-root", str(tmp_path), "--task", "A->W",
             "--method", "CORAL", "--classifier", "1nn", "--out", str(tmp_path / "png")]
     assert main(argv + ["--file-pattern", "feats_{domain}"]) == 0
