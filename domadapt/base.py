@@ -73,6 +73,12 @@ class Adapter(BaseEstimator):
     #: whether ``_fit`` needs discrete source labels (class-conditional methods)
     _needs_classes: bool = False
 
+    @classmethod
+    def _has_own_head(cls) -> bool:
+        """Whether the adapter predicts with a model of its own (a network's head) when no
+        estimator is attached, rather than only through one."""
+        return cls.predict is not Adapter.predict
+
     # ------------------------------------------------------------------ fitting
     def fit(
         self,
@@ -500,8 +506,7 @@ class DAPipeline(BaseEstimator):
             step = clone(step)
             last = i == len(self.steps) - 1
             if isinstance(step, Adapter):
-                own_head = type(step).predict is not Adapter.predict
-                classifies = getattr(step, "estimator", None) is not None or own_head
+                classifies = getattr(step, "estimator", None) is not None or step._has_own_head()
                 if last and weight is not None and classifies and not hasattr(step, "_fit_weights"):
                     # an earlier step's importance weights go to what classifies at the end
                     if getattr(step, "estimator", None) is None or (

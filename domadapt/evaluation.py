@@ -382,8 +382,7 @@ def _proba_classes(estimator: Any) -> np.ndarray:
         inner = getattr(estimator, "estimator_", None)
         if inner is None:
             # an adapter that predicts with its own head (a deep adapter): its classes
-            own = type(estimator).predict_proba is not Adapter.predict_proba
-            if own and getattr(estimator, "classes_", None) is not None:
+            if estimator._has_own_head() and getattr(estimator, "classes_", None) is not None:
                 return np.asarray(estimator.classes_)
             raise TypeError(f"{type(estimator).__name__} has no fitted estimator (pass estimator=...)")
         return _proba_classes(inner)

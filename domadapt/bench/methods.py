@@ -129,7 +129,7 @@ class MethodSpec:
     def has_own_predictor(self) -> bool:
         """Whether the adapter predicts without an attached estimator (a network's head), so
         that it can run with the ``"head"`` classifier."""
-        return self.adapter_class().predict is not Adapter.predict
+        return self.adapter_class()._has_own_head()
 
     def build(
         self,
