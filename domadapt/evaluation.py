@@ -122,10 +122,11 @@ def classification_metrics(
     The one-vs-rest AUC is the mean over ``classes`` of the area under the ROC curve of
     "class :math:`k`" against "any other class", scored by column :math:`k` of ``proba``
     (Provost & Domingos, 2000). Only the ranking within a column matters, so ``proba`` may be
-    any per-class scores (probabilities, decision values). It is NaN when ``proba`` is None and
+    any per-class scores (probabilities, decision values). It is NaN when ``proba`` is None,
     when some class of ``classes`` is absent from ``y_true`` (its ROC curve has no positives),
     because averaging over the remaining classes would compare numbers computed on different
-    class sets.
+    class sets, and when ``y_true`` holds a label outside ``classes`` (a target class the
+    classifier never saw, as in partial or open-set adaptation: it has no column).
 
     Parameters
     ----------
@@ -138,7 +139,8 @@ def classification_metrics(
     classes : array-like of shape (n_classes,), optional
         The class labels in the column order of ``proba`` (the ``classes_`` of the classifier).
         Default: the sorted labels of ``y_true`` and ``y_pred``; with ``proba`` given, its
-        number of columns must then match. Every label of ``y_true`` and ``y_pred`` must be in it.
+        number of columns must then match. Every label of ``y_pred`` must be in it; a label of
+        ``y_true`` outside it only makes the AUC NaN.
 
     Returns
     -------
@@ -161,7 +163,9 @@ def classification_metrics(
     y_true, y_pred = _check_pair(y_true, y_pred)
     present = np.union1d(y_true, y_pred)
     if classes is not None:
-        classes = _check_classes(classes, y_true, y_pred)
+        # a true label outside classes (a target class the source never had: partial or
+        # open-set adaptation) leaves the AUC undefined, not the other metrics
+        classes = _check_classes(classes, y_pred)
     precision, recall, f1, _ = precision_recall_fscore_support(
         y_true, y_pred, labels=present, average="macro", zero_division=0.0
     )
@@ -189,7 +193,7 @@ def _auc_ovr(y_true: np.ndarray, proba: Any, classes: np.ndarray) -> float:
         )
     if not np.all(np.isfinite(scores)):
         raise ValueError("proba contains NaN or infinity")
-    if classes.shape[0] < 2 or not np.all(np.isin(classes, y_true)):
+    if classes.shape[0] < 2 or not np.all(np.isin(classes, y_true)) or not np.all(np.isin(y_true, classes)):
         return float("nan")
     aucs = [roc_auc_score(y_true == c, scores[:, k]) for k, c in enumerate(classes)]
     return float(np.mean(aucs))

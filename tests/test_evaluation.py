@@ -96,8 +96,14 @@ def test_metrics_accept_tensors_and_reject_bad_input():
         classification_metrics([0, 1, 1], [0, 1])
     with pytest.raises(ValueError, match="proba has 3 columns"):
         classification_metrics([0, 1], [0, 1], np.full((2, 3), 1 / 3))
-    with pytest.raises(ValueError, match="not in classes"):
-        classification_metrics([0, 1, 5], [0, 1, 1], classes=[0, 1])
+    with pytest.raises(ValueError, match="not in classes"):  # a prediction outside the classes
+        classification_metrics([0, 1, 1], [0, 1, 5], classes=[0, 1])
+    # a true label the classifier never saw (partial or open-set adaptation): the other metrics
+    # are computed, the AUC is undefined
+    P = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    m = classification_metrics([0, 1, 5], [0, 1, 0], P, classes=[0, 1])
+    assert m["accuracy"] == pytest.approx(2 / 3) and math.isnan(m["auc_ovr"])
+    assert m["macro_recall"] == pytest.approx(2 / 3)  # classes 0, 1 found, 5 missed
     with pytest.raises(ValueError, match="NaN"):
         classification_metrics([0, 1], [0, 1], np.array([[np.nan, 1.0], [0.5, 0.5]]))
 
