@@ -35,7 +35,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ._array import ArrayLike, compute_dtype, is_tensor, scalar_output, to_numpy, to_tensor
 from ._config import get_config
-from ._validation import check_array, check_same_device, check_same_features, seed_from
+from ._validation import check_array, check_same_device, check_same_features, is_integer, seed_from
 from .kernels import (
     MEDIAN_MAX_SAMPLES,
     KernelFn,
@@ -133,7 +133,7 @@ def _check_metric(metric: str) -> None:
 
 def _check_chunk_size(chunk_size: int | None) -> int:
     cs = get_config()["chunk_size"] if chunk_size is None else chunk_size
-    if isinstance(cs, bool) or not isinstance(cs, (int, np.integer)) or cs < 1:
+    if not (is_integer(cs) and cs >= 1):
         raise ValueError(f"chunk_size={chunk_size!r} must be a positive integer")
     return int(cs)
 
@@ -824,7 +824,7 @@ def _sinkhorn_setup(
     _check_metric(metric)
     if isinstance(reg, bool) or not np.isscalar(reg) or not 0 < reg < np.inf:
         raise ValueError(f"reg={reg!r} must be a positive number")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+    if not (is_integer(max_iter) and max_iter >= 1):
         raise ValueError(f"max_iter={max_iter!r} must be a positive integer")
     if not np.isscalar(tol) or not tol > 0:
         raise ValueError(f"tol={tol!r} must be a positive number")

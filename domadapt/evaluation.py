@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from ._array import ArrayLike, to_numpy
 from ._config import get_config
-from ._validation import check_array, check_same_features, is_classification_target, is_real
+from ._validation import check_array, check_same_features, is_classification_target, is_integer, is_real
 from .base import Adapter, DAPipeline
 
 __all__ = [
@@ -571,7 +571,7 @@ class DomainAwareSplit:
         return int(self.n_splits)
 
     def _check_params(self) -> None:
-        if isinstance(self.n_splits, bool) or not isinstance(self.n_splits, (int, np.integer)) or self.n_splits < 2:
+        if not (is_integer(self.n_splits) and self.n_splits >= 2):
             raise ValueError(f"n_splits must be an integer of at least 2, got {self.n_splits!r}")
         if self.holdout not in ("source", "target"):
             raise ValueError(f"holdout must be 'source' or 'target', got {self.holdout!r}")
@@ -718,7 +718,7 @@ def density_ratio_weights(
     if cv is None:
         p = clf.fit(Z, d).predict_proba(Xs)[:, 1]
     else:
-        if isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or cv < 2:
+        if not (is_integer(cv) and cv >= 2):
             raise ValueError(f"cv must be an integer of at least 2 or None, got {cv!r}")
         if min(ns, nt) < cv:
             raise ValueError(f"cv={cv} folds need at least {cv} rows per domain; got {ns} source, {nt} target")
@@ -1510,7 +1510,7 @@ def select_by_score(
     if not callable(scorer_fn):
         raise TypeError(f"scorer must be a name of {list(SCORERS)} or a callable, got {type(scorer).__name__}")
     X, y, domain = stack_domains(X_source, y_source, X_target)
-    if cv is None or (isinstance(cv, (int, np.integer)) and not isinstance(cv, bool)):
+    if cv is None or is_integer(cv):
         cv = DomainAwareSplit(3 if cv is None else int(cv), random_state=random_state)
     if not hasattr(cv, "split"):
         raise TypeError(f"cv must be an int or a splitter with split(), got {type(cv).__name__}")

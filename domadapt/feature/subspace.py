@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 
-from .._validation import seed_from
+from .._validation import is_integer, seed_from
 from ..base import Adapter
 from ._eigen import fix_signs, top_eigh
 
@@ -170,7 +169,7 @@ class SubspaceAlignment(Adapter):
 
     def _check_params(self) -> None:
         k = self.n_components
-        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
+        if not (is_integer(k) and k >= 1):
             raise ValueError(f"n_components must be a positive integer, got {k!r}")
         if self.solver not in ("auto", "exact", "randomized"):
             raise ValueError(

@@ -25,7 +25,7 @@ from sklearn.preprocessing import Normalizer
 
 from .._array import to_numpy
 from .._config import get_config
-from .._validation import is_real
+from .._validation import is_integer, is_real
 from ..base import Adapter
 from ..kernels import median_sq_distance, pairwise_kernel
 from ._eigen import top_eigh
@@ -211,7 +211,7 @@ class _TransferComponents(Adapter):
 
     def _check_params(self) -> None:
         k = self.n_components
-        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
+        if not (is_integer(k) and k >= 1):
             raise ValueError(f"n_components must be a positive integer, got {k!r}")
         if not (is_real(self.mu) and self.mu > 0):
             raise ValueError(f"mu must be a positive number, got {self.mu!r}")
@@ -482,7 +482,7 @@ class JDA(_TransferComponents):
     def _check_params(self) -> None:
         super()._check_params()
         t = self.n_iter
-        if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer)) or t < 0:
+        if not (is_integer(t) and t >= 0):
             raise ValueError(f"n_iter must be a non-negative integer, got {t!r}")
 
     def _fit(

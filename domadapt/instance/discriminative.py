@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import numpy as np
@@ -14,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from .._array import to_numpy
-from .._validation import seed_from
+from .._validation import is_integer, is_real, seed_from
 from ._base import WeightingAdapter
 
 #: folds of the calibration inside each training set (sklearn's CalibratedClassifierCV default)
@@ -140,15 +139,15 @@ class DiscriminativeWeighting(WeightingAdapter):
         if self.calibration not in CALIBRATIONS:
             raise ValueError(f"calibration must be one of {CALIBRATIONS}, got {self.calibration!r}")
         if self.cv is not None and not (
-            isinstance(self.cv, numbers.Integral) and not isinstance(self.cv, bool) and self.cv >= 2
+            is_integer(self.cv) and self.cv >= 2
         ):
             raise ValueError(f"cv must be an integer >= 2 or None, got {self.cv!r}")
         if self.clip is not None and not (
-            isinstance(self.clip, numbers.Real) and math.isfinite(self.clip) and self.clip > 0
+            is_real(self.clip) and self.clip > 0
         ):
             raise ValueError(f"clip must be a positive number or None, got {self.clip!r}")
         if self.clip_quantile is not None and not (
-            isinstance(self.clip_quantile, numbers.Real) and 0 < self.clip_quantile <= 1
+            is_real(self.clip_quantile) and 0 < self.clip_quantile <= 1
         ):
             raise ValueError(f"clip_quantile must be in (0, 1] or None, got {self.clip_quantile!r}")
         if not isinstance(self.normalize, (bool, np.bool_)):

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import torch
 
-from .._validation import seed_from
+from .._validation import is_integer, is_real, seed_from
 from ..kernels import gaussian_kernel, median_sq_distance, sq_euclidean
 from ._base import WeightingAdapter
 
@@ -149,7 +149,7 @@ class _LeastSquaresRatio(WeightingAdapter):
         _grid(self.sigmas, "sigmas")
         _grid(self.lambdas, "lambdas")
         n = self.n_centers
-        if not (isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1):
+        if not (is_integer(n) and n >= 1):
             raise ValueError(f"n_centers must be a positive integer, got {self.n_centers!r}")
         seed_from(self.random_state)
 
@@ -365,7 +365,6 @@ class RuLSIF(_LeastSquaresRatio):
         return float(self.alpha)
 
     def _check_params(self) -> None:
-        if not (isinstance(self.alpha, numbers.Real) and not isinstance(self.alpha, bool)
-                and 0 <= self.alpha < 1):
+        if not (is_real(self.alpha) and 0 <= self.alpha < 1):
             raise ValueError(f"alpha must be a number in [0, 1), got {self.alpha!r}")
         super()._check_params()
