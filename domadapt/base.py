@@ -74,6 +74,11 @@ class Adapter(BaseEstimator):
     _needs_classes: bool = False
 
     @classmethod
+    def _computes_weights(cls) -> bool:
+        """Whether the adapter is instance-based (it learns the source weights itself)."""
+        return hasattr(cls, "_fit_weights")
+
+    @classmethod
     def _has_own_head(cls) -> bool:
         """Whether the adapter predicts with a model of its own (a network's head) when no
         estimator is attached, rather than only through one."""
@@ -133,7 +138,7 @@ class Adapter(BaseEstimator):
             self.__dict__.pop(attr, None)
         given_weight = None
         if sample_weight is not None:
-            if hasattr(self, "_fit_weights"):
+            if self._computes_weights():
                 raise TypeError(
                     f"{type(self).__name__} computes its own source weights; sample_weight is "
                     "for adapters that do not"
@@ -507,7 +512,7 @@ class DAPipeline(BaseEstimator):
             last = i == len(self.steps) - 1
             if isinstance(step, Adapter):
                 classifies = getattr(step, "estimator", None) is not None or step._has_own_head()
-                if last and weight is not None and classifies and not hasattr(step, "_fit_weights"):
+                if last and weight is not None and classifies and not step._computes_weights():
                     # an earlier step's importance weights go to what classifies at the end
                     if getattr(step, "estimator", None) is None or (
                         "sample_weight" not in inspect.signature(step.fit).parameters
